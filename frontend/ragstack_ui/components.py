@@ -1,0 +1,184 @@
+"""Layout pieces shared by every page: navigation, collection picker, error callouts."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from .state import AppState
+
+NAV = (
+    ("Chat", "/", "message-square-text"),
+    ("Documents", "/documents", "files"),
+    ("Collections", "/collections", "library"),
+    ("Status", "/status", "activity"),
+)
+
+# Radix breakpoints: [initial, xs >= 520px, sm >= 768px, md >= 1024px]. The sidebar needs sm.
+DESKTOP_ONLY = ["none", "none", "flex"]
+MOBILE_ONLY = ["flex", "flex", "none"]
+
+
+def brand() -> rx.Component:
+    return rx.hstack(
+        rx.center(
+            rx.icon("layers", size=18, color="white"),
+            background=rx.color("accent", 9),
+            border_radius="8px",
+            width="30px",
+            height="30px",
+        ),
+        rx.text("ragstack", weight="bold", size="4"),
+        align="center",
+        spacing="2",
+    )
+
+
+def nav_link(label: str, href: str, icon: str, active: bool, compact: bool = False) -> rx.Component:
+    return rx.link(
+        rx.hstack(
+            rx.icon(icon, size=16),
+            rx.text(label, size="2", weight="medium"),
+            align="center",
+            spacing="2",
+            padding_x="10px" if compact else "12px",
+            padding_y="8px",
+            border_radius="8px",
+            background=rx.color("accent", 4) if active else "transparent",
+            color=rx.color("accent", 11) if active else rx.color("gray", 11),
+            _hover={"background": rx.color("accent", 3)},
+        ),
+        href=href,
+        underline="none",
+        aria_current="page" if active else None,
+    )
+
+
+def collection_picker(width: str = "100%") -> rx.Component:
+    return rx.cond(
+        AppState.collection_names.length() > 0,
+        rx.select(
+            AppState.collection_names,
+            value=AppState.collection,
+            on_change=AppState.select_collection,
+            aria_label="Collection",
+            width=width,
+            size="2",
+        ),
+        rx.link("Create a collection", href="/collections", size="2"),
+    )
+
+
+def sidebar(active: str) -> rx.Component:
+    return rx.vstack(
+        brand(),
+        rx.vstack(
+            rx.text("Collection", size="1", color_scheme="gray", weight="medium"),
+            collection_picker(),
+            spacing="1",
+            width="100%",
+            padding_top="16px",
+        ),
+        rx.vstack(
+            *[nav_link(label, href, icon, href == active) for label, href, icon in NAV],
+            spacing="1",
+            width="100%",
+            padding_top="12px",
+        ),
+        rx.spacer(),
+        rx.text(
+            "Answers cite the documents they come from.",
+            size="1",
+            color_scheme="gray",
+        ),
+        display=DESKTOP_ONLY,
+        width="240px",
+        min_width="240px",
+        height="100dvh",
+        position="sticky",
+        top="0",
+        padding="20px 16px",
+        border_right=f"1px solid {rx.color('gray', 5)}",
+        background=rx.color("gray", 2),
+    )
+
+
+def topbar(active: str) -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            brand(),
+            rx.spacer(),
+            rx.box(collection_picker(width="160px")),
+            align="center",
+            width="100%",
+        ),
+        rx.hstack(
+            *[
+                nav_link(label, href, icon, href == active, compact=True)
+                for label, href, icon in NAV
+            ],
+            spacing="1",
+            width="100%",
+            overflow_x="auto",
+        ),
+        display=MOBILE_ONLY,
+        width="100%",
+        padding="10px 12px 6px",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        background=rx.color("gray", 2),
+        spacing="2",
+    )
+
+
+def page_header(title: str, subtitle: rx.Component | str, *actions: rx.Component) -> rx.Component:
+    return rx.hstack(
+        rx.vstack(
+            rx.heading(title, size="6", as_="h1"),
+            rx.text(subtitle, size="2", color_scheme="gray")
+            if isinstance(subtitle, str)
+            else subtitle,
+            spacing="1",
+        ),
+        rx.spacer(),
+        *actions,
+        align="center",
+        width="100%",
+        wrap="wrap",
+        spacing="3",
+    )
+
+
+def error_callout(
+    message: rx.Var, icon: str = "triangle-alert", color: str = "red"
+) -> rx.Component:
+    return rx.cond(
+        message != "",
+        rx.callout(message, icon=icon, color_scheme=color, role="alert", width="100%"),
+    )
+
+
+def layout(active: str, *children: rx.Component, full_height: bool = False) -> rx.Component:
+    return rx.flex(
+        sidebar(active),
+        rx.flex(
+            topbar(active),
+            rx.flex(
+                *children,
+                direction="column",
+                gap="16px",
+                width="100%",
+                max_width="960px",
+                margin_x="auto",
+                padding=["12px", "16px", "24px 32px"],
+                flex="1",
+                min_height="0",
+                height="100%" if full_height else "auto",
+            ),
+            direction="column",
+            flex="1",
+            min_width="0",
+            height="100dvh" if full_height else "auto",
+            min_height="100dvh",
+        ),
+        width="100%",
+        background=rx.color("gray", 1),
+    )

@@ -1,0 +1,29 @@
+"""Reflex configuration of the ragstack UI; runtime settings come from RAGSTACK_UI_* variables."""
+
+import os
+
+import reflex as rx
+from reflex.plugins.sitemap import SitemapPlugin
+
+# The browser reaches the Reflex backend on the same host and port it loaded the page from
+# (prod serves both on one port); "localhost" is replaced by the page's host name in the browser.
+PORT = int(os.environ.get("RAGSTACK_UI_PORT", "3000"))
+
+config = rx.Config(
+    app_name="ragstack_ui",
+    frontend_port=PORT,
+    backend_port=PORT,
+    api_url=os.environ.get("RAGSTACK_UI_API_URL", f"http://localhost:{PORT}"),
+    telemetry_enabled=False,
+    # One worker per host; states live in memory, so the app directory can stay read-only.
+    state_manager_mode=rx.constants.StateManagerMode.MEMORY,
+    show_built_with_reflex=False,
+    disable_plugins=[SitemapPlugin],
+    plugins=[
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(
+                appearance="light", accent_color="indigo", gray_color="slate", radius="large"
+            )
+        ),
+    ],
+)
