@@ -5,9 +5,9 @@ import os
 import reflex as rx
 from reflex.plugins.sitemap import SitemapPlugin
 
-# The browser reaches the Reflex backend on the same host and port it loaded the page from
-# (prod serves both on one port); "localhost" is replaced by the page's host name in the browser.
-PORT = int(os.environ.get("RAGSTACK_UI_PORT", "3000"))
+# The frontend is compiled for http://localhost:3000; in the browser "localhost" becomes the
+# page's host name, and ragstack_ui.serve rewrites the port if it listens on another one.
+PORT = 3000
 
 config = rx.Config(
     app_name="ragstack_ui",

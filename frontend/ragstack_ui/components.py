@@ -33,15 +33,14 @@ def brand() -> rx.Component:
     )
 
 
-def nav_link(label: str, href: str, icon: str, active: bool, compact: bool = False) -> rx.Component:
+def nav_link(label: str, href: str, icon: str, active: bool) -> rx.Component:
     return rx.link(
         rx.hstack(
             rx.icon(icon, size=16),
             rx.text(label, size="2", weight="medium"),
             align="center",
             spacing="2",
-            padding_x="10px" if compact else "12px",
-            padding_y="8px",
+            padding="8px 12px",
             border_radius="8px",
             background=rx.color("accent", 4) if active else "transparent",
             color=rx.color("accent", 11) if active else rx.color("gray", 11),
@@ -49,6 +48,26 @@ def nav_link(label: str, href: str, icon: str, active: bool, compact: bool = Fal
         ),
         href=href,
         underline="none",
+        aria_current="page" if active else None,
+    )
+
+
+def tab_link(label: str, href: str, icon: str, active: bool) -> rx.Component:
+    """Phone navigation: four equal tabs, icon over label."""
+    return rx.link(
+        rx.vstack(
+            rx.icon(icon, size=18),
+            rx.text(label, size="1", weight="medium"),
+            align="center",
+            spacing="1",
+            padding="6px 2px",
+            border_radius="8px",
+            background=rx.color("accent", 4) if active else "transparent",
+            color=rx.color("accent", 11) if active else rx.color("gray", 11),
+        ),
+        href=href,
+        underline="none",
+        flex="1",
         aria_current="page" if active else None,
     )
 

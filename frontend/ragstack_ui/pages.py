@@ -22,7 +22,7 @@ def citation_chip(citation: rx.Var[models.Citation]) -> rx.Component:
             white_space="nowrap",
             text_overflow="ellipsis",
         ),
-        rx.cond(citation.location != "", rx.text(citation.location, color_scheme="gray")),
+        rx.cond(citation.location != "", rx.text("· " + citation.location, color_scheme="gray")),
         on_click=ChatState.show_citation(citation),
         variant="soft",
         size="1",
@@ -135,7 +135,7 @@ def empty_chat() -> rx.Component:
             spacing="2",
             max_width="420px",
         ),
-        flex="1",
+        width="100%",
         padding="32px 8px",
     )
 

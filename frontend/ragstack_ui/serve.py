@@ -13,16 +13,22 @@ Run it from the app directory (the one holding rxconfig.py and .web/).
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import shutil
 from pathlib import Path
 
+# The port the frontend was compiled for (rxconfig.py default).
+BUILD_PORT = 3000
 
-def prepare_web_dir(app_dir: Path, state_dir: Path) -> Path:
-    """A writable web dir for Reflex: its small backend markers copied, the build linked.
 
-    The Reflex backend touches files under `.web/backend` at every start, so the app directory
-    itself can stay read-only (systemd ProtectSystem=strict) while only the state dir is written.
+def prepare_web_dir(app_dir: Path, state_dir: Path, port: int) -> Path:
+    """A writable copy of the built web dir, pointed at the port the server really listens on.
+
+    The Reflex backend touches files under `.web/backend` at every start, so it works on a copy
+    and the app directory itself can stay read-only (systemd ProtectSystem=strict). The build
+    bakes the backend address `http://localhost:3000` into one small chunk (`reflex-env-*.js`);
+    the browser swaps "localhost" for the page's host name, and here the port is set to ours.
     """
     source = app_dir / ".web"
     web = state_dir / "web"
@@ -33,7 +39,16 @@ def prepare_web_dir(app_dir: Path, state_dir: Path) -> Path:
     for name in ("reflex.json", "routes.json", "env.json"):
         if (source / name).is_file():
             shutil.copy2(source / name, web / name)
-    (web / "build").symlink_to((source / "build").resolve(), target_is_directory=True)
+    shutil.copytree(source / "build", web / "build")
+    for chunk in (web / "build" / "client" / "assets").glob("reflex-env-*.js"):
+        text = chunk.read_text()
+        rewritten = text.replace(f"//localhost:{BUILD_PORT}/", f"//localhost:{port}/")
+        if rewritten != text:
+            chunk.write_text(rewritten)
+            # The precompressed twin would be served instead; rebuild it from the new text.
+            compressed = chunk.with_name(chunk.name + ".gz")
+            if compressed.exists():
+                compressed.write_bytes(gzip.compress(rewritten.encode()))
     return web
 
 
@@ -55,9 +70,8 @@ def main(argv: list[str] | None = None) -> None:
 
     os.environ["REFLEX_ENV_MODE"] = "prod"
     os.environ["REFLEX_TELEMETRY_ENABLED"] = "false"
-    os.environ["RAGSTACK_UI_PORT"] = str(args.port)
     state_dir = args.state_dir.resolve()
-    web_dir = prepare_web_dir(Path.cwd(), state_dir)
+    web_dir = prepare_web_dir(Path.cwd(), state_dir, args.port)
 
     from reflex_base.environment import environment
 
