@@ -131,13 +131,9 @@ def topbar(active: str) -> rx.Component:
             width="100%",
         ),
         rx.hstack(
-            *[
-                nav_link(label, href, icon, href == active, compact=True)
-                for label, href, icon in NAV
-            ],
+            *[tab_link(label, href, icon, href == active) for label, href, icon in NAV],
             spacing="1",
             width="100%",
-            overflow_x="auto",
         ),
         display=MOBILE_ONLY,
         width="100%",
