@@ -1,0 +1,62 @@
+"""FastAPI dependencies: the services built at start, and the API-key guard."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from ragstack.auth import Authenticator, Principal
+from ragstack.catalog import Catalog
+from ragstack.config import Scope, Settings
+from ragstack.conversations import ConversationStore
+from ragstack.ingest.service import IngestService
+from ragstack.llm.service import ChatService
+from ragstack.retrieval.service import RetrievalService
+from ragstack.retrieval.vectorstore import VectorStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    store: VectorStore
+    auth: Authenticator
+    ingest: IngestService
+    retrieval: RetrievalService
+    chat: ChatService
+    conversations: ConversationStore
+    ready_checks: Callable[[], Awaitable[dict[str, tuple[bool, str]]]]
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey")
+_bearer = HTTPBearer(auto_error=False, scheme_name="Bearer")
+
+
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    async def guard(
+        services: ServicesDep,
+        api_key: Annotated[str | None, Security(_api_key_header)] = None,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+    ) -> Principal:
+        principal = services.auth.authenticate(api_key or (bearer.credentials if bearer else None))
+        services.auth.authorize(principal, scope)
+        await services.auth.throttle(principal)
+        return principal
+
+    guard.__name__ = f"require_{scope}"
+    return guard
+
+
+ReadKey = Annotated[Principal, Depends(require(Scope.read))]
+WriteKey = Annotated[Principal, Depends(require(Scope.write))]
+AdminKey = Annotated[Principal, Depends(require(Scope.admin))]

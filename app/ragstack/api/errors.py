@@ -1,0 +1,78 @@
+"""The one place where domain errors become HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import redis.exceptions
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from ragstack.errors import (
+    AuthenticationError,
+    ConflictError,
+    DependencyUnavailableError,
+    InvalidInputError,
+    LlmUnavailableError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RagstackError,
+    RateLimitedError,
+    UnsupportedMediaError,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[RagstackError], int] = {
+    InvalidInputError: 400,
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    PayloadTooLargeError: 413,
+    UnsupportedMediaError: 415,
+    RateLimitedError: 429,
+    DependencyUnavailableError: 503,
+    LlmUnavailableError: 503,
+}
+
+
+def status_for(error: RagstackError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+async def _domain_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RagstackError)
+    status = status_for(error)
+    headers: dict[str, str] = {}
+    if isinstance(error, RateLimitedError):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, AuthenticationError):
+        headers["WWW-Authenticate"] = "Bearer"
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, error)
+    return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+async def _backend_down(request: Request, error: Exception) -> JSONResponse:
+    which = "Redis" if isinstance(error, redis.exceptions.RedisError) else "ChromaDB"
+    log.error("%s unavailable on %s %s: %s", which, request.method, request.url.path, error)
+    return JSONResponse({"detail": f"{which} is unavailable"}, status_code=503)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RagstackError, _domain_error)
+    app.add_exception_handler(redis.exceptions.ConnectionError, _backend_down)
+    app.add_exception_handler(redis.exceptions.TimeoutError, _backend_down)
+    app.add_exception_handler(httpx.TransportError, _backend_down)
+    app.add_exception_handler(Exception, _unexpected)

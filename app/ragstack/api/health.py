@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from ragstack.api.deps import ServicesDep
+from ragstack.api.schemas import Check, Health, Readiness
+from ragstack.observability.metrics import INDEX_CHUNKS, INDEX_DOCUMENTS, render
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    """Liveness: the process answers. Checks no dependency."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "ChromaDB or Redis unavailable"}},
+)
+async def ready(services: ServicesDep, response: Response) -> Readiness:
+    """ChromaDB and Redis are required; an unavailable LLM only degrades chat (still 200)."""
+    checks = await services.ready_checks()
+    required_ok = checks["chromadb"][0] and checks["redis"][0]
+    status = "unready" if not required_ok else ("ready" if checks["llm"][0] else "degraded")
+    response.status_code = 200 if required_ok else 503
+    return Readiness(
+        status=status, checks={k: Check(ok=ok, detail=d) for k, (ok, d) in checks.items()}
+    )
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics (all workers when PROMETHEUS_MULTIPROC_DIR is set)."""
+    try:
+        for record in await services.catalog.list_collections():
+            INDEX_CHUNKS.labels(record.name).set(record.chunk_count)
+            INDEX_DOCUMENTS.labels(record.name).set(record.document_count)
+    except Exception:  # metrics must render even when Redis is down
+        pass
+    body, content_type = render()
+    return Response(body, media_type=content_type)

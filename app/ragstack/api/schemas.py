@@ -1,0 +1,123 @@
+"""Request and response bodies of the HTTP API (docs/api-contract.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ragstack.catalog import Collection, Document, JobStatus, MetadataValue
+
+COLLECTION_NAME = r"^[a-z0-9_-]{3,63}$"
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectionCreate(Strict):
+    name: str = Field(pattern=COLLECTION_NAME, description="3-63 of a-z 0-9 _ -")
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class CollectionList(BaseModel):
+    items: list[Collection]
+
+
+class DocumentList(BaseModel):
+    items: list[Document]
+    total: int
+    limit: int
+    offset: int
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    document: Document
+
+
+class JobView(BaseModel):
+    id: str
+    status: JobStatus
+    document_id: str
+    error: str | None
+
+
+class QueryRequest(Strict):
+    collection: str = Field(pattern=COLLECTION_NAME)
+    query: str = Field(min_length=1, max_length=2000)
+    top_k: int = Field(default=5, ge=1, le=50)
+    filters: dict[str, MetadataValue] = Field(default_factory=dict, max_length=32)
+
+
+class HitView(BaseModel):
+    chunk_id: str
+    document_id: str
+    filename: str
+    title: str
+    page: int | None
+    section: str | None
+    text: str
+    score: float
+
+
+class QueryResponse(BaseModel):
+    results: list[HitView]
+    took_ms: float
+
+
+class ChatRequest(Strict):
+    collection: str = Field(pattern=COLLECTION_NAME)
+    message: str = Field(min_length=1, max_length=4000)
+    conversation_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    top_k: int = Field(default=5, ge=1, le=20)
+    stream: bool = False
+
+
+class Citation(BaseModel):
+    index: int
+    chunk_id: str
+    document_id: str
+    filename: str
+    title: str
+    page: int | None
+    section: str | None
+    snippet: str
+
+
+class ChatAnswerView(BaseModel):
+    answer: str
+    citations: list[Citation]
+    conversation_id: str
+    mode: Literal["llm", "extractive"]
+    degraded: bool
+
+
+class ConversationMessage(BaseModel):
+    role: str
+    content: str
+    citations: list[Citation] | None = None
+
+
+class ConversationView(BaseModel):
+    id: str
+    messages: list[ConversationMessage]
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded", "unready"]
+    checks: dict[str, Check]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ErrorBody(BaseModel):
+    detail: str

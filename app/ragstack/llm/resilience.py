@@ -1,0 +1,125 @@
+"""Retries with exponential backoff and a circuit breaker around an LLM client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+
+from ragstack.errors import LlmUnavailableError
+from ragstack.llm.base import LlmCallError, LlmClient, Message, Usage
+from ragstack.observability.metrics import LLM_LATENCY, LLM_TOKENS
+
+log = logging.getLogger(__name__)
+
+
+class CircuitBreaker:
+    """Closed -> open after ``failures`` consecutive failures; after ``reset_seconds`` one trial
+    call is let through (half-open): success closes it, failure opens it again.
+
+    State is per worker process on purpose: each worker learns on its own that the LLM is down
+    within ``failures`` calls, and no shared state can get stuck open.
+    """
+
+    def __init__(self, failures: int, reset_seconds: float) -> None:
+        self._threshold = failures
+        self._reset = reset_seconds
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+
+    @property
+    def state(self) -> str:
+        if self._opened_at is None:
+            return "closed"
+        if time.monotonic() - self._opened_at >= self._reset:
+            return "half-open"
+        return "open"
+
+    def allow(self) -> bool:
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half-open" and not self._trial_running:
+            self._trial_running = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self._failures = 0
+        self._opened_at = None
+        self._trial_running = False
+
+    def failure(self) -> None:
+        self._failures += 1
+        self._trial_running = False
+        if self._opened_at is not None or self._failures >= self._threshold:
+            self._opened_at = time.monotonic()
+
+
+class ResilientLlm:
+    def __init__(
+        self, client: LlmClient, max_retries: int, backoff_seconds: float, breaker: CircuitBreaker
+    ) -> None:
+        self.client = client
+        self.breaker = breaker
+        self._retries = max_retries
+        self._backoff = backoff_seconds
+
+    def _admit(self) -> None:
+        if not self.breaker.allow():
+            raise LlmUnavailableError("LLM circuit breaker is open")
+
+    async def _sleep(self, attempt: int) -> None:
+        await asyncio.sleep(self._backoff * (2**attempt) * (0.5 + random.random()))
+
+    def _account(self, usage: Usage, outcome: str, started: float) -> None:
+        provider = self.client.provider
+        LLM_LATENCY.labels(provider, outcome).observe(time.perf_counter() - started)
+        LLM_TOKENS.labels(provider, "prompt").inc(usage.prompt_tokens)
+        LLM_TOKENS.labels(provider, "completion").inc(usage.completion_tokens)
+
+    async def complete(self, messages: list[Message]) -> str:
+        self._admit()
+        started = time.perf_counter()
+        usage = Usage()
+        for attempt in range(self._retries + 1):
+            try:
+                answer = await self.client.complete(messages, usage)
+            except LlmCallError as error:
+                log.warning("LLM call failed (attempt %d): %s", attempt + 1, error)
+                if error.retryable and attempt < self._retries:
+                    await self._sleep(attempt)
+                    continue
+                self.breaker.failure()
+                self._account(usage, "error", started)
+                raise LlmUnavailableError(f"LLM failed: {error}") from error
+            self.breaker.success()
+            self._account(usage, "ok", started)
+            return answer
+        raise AssertionError("unreachable")
+
+    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+        """Retries only until the first token: after that a failure is the caller's to report."""
+        self._admit()
+        started = time.perf_counter()
+        usage = Usage()
+        for attempt in range(self._retries + 1):
+            emitted = False
+            try:
+                async for token in self.client.stream(messages, usage):
+                    emitted = True
+                    yield token
+            except LlmCallError as error:
+                log.warning("LLM stream failed (attempt %d): %s", attempt + 1, error)
+                if not emitted and error.retryable and attempt < self._retries:
+                    await self._sleep(attempt)
+                    continue
+                self.breaker.failure()
+                self._account(usage, "error", started)
+                raise LlmUnavailableError(f"LLM failed: {error}") from error
+            self.breaker.success()
+            self._account(usage, "ok", started)
+            return

@@ -1,0 +1,223 @@
+"""The ASGI application: ``ragstack.main:app`` (built on first access) or ``create_app()``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio import Redis
+
+from ragstack.api import chat, collections, documents, health, jobs, query
+from ragstack.api.deps import Services
+from ragstack.api.errors import install_error_handlers
+from ragstack.api.limits import UploadSizeLimitMiddleware
+from ragstack.auth import Authenticator
+from ragstack.cache import EmbeddingCache, ResultCache
+from ragstack.catalog import Catalog
+from ragstack.config import EmbeddingBackend, LlmProvider, Settings, load_settings
+from ragstack.conversations import ConversationStore
+from ragstack.ingest.service import IngestLimits, IngestService
+from ragstack.llm.ollama import OllamaClient
+from ragstack.llm.openai import OpenAiCompatibleClient
+from ragstack.llm.resilience import CircuitBreaker, ResilientLlm
+from ragstack.llm.service import ChatService
+from ragstack.observability.logging import configure_logging
+from ragstack.observability.middleware import RequestContextMiddleware
+from ragstack.observability.tracing import configure_tracing, shutdown_tracing
+from ragstack.retrieval.embedding import Embedder, OllamaEmbedder, onnx_embedder
+from ragstack.retrieval.service import RetrievalService
+from ragstack.retrieval.vectorstore import VectorStore
+
+log = logging.getLogger(__name__)
+CHECK_TIMEOUT = 3.0
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedding_backend == EmbeddingBackend.ollama:
+        base = settings.embedding_base_url or settings.llm_base_url
+        if not base:
+            raise ValueError("RAGSTACK_EMBEDDING_BASE_URL is required for the ollama backend")
+        return OllamaEmbedder(base, settings.embedding_model)
+    return onnx_embedder(settings.embedding_threads, settings.embedding_batch_size)
+
+
+def build_llm(settings: Settings) -> ResilientLlm | None:
+    if settings.llm_provider == LlmProvider.none or not settings.llm_base_url:
+        return None
+    common = {
+        "base_url": settings.llm_base_url,
+        "model": settings.llm_model,
+        "timeout": settings.llm_timeout_seconds,
+        "connect_timeout": settings.llm_connect_timeout_seconds,
+        "max_tokens": settings.llm_max_tokens,
+        "temperature": settings.llm_temperature,
+    }
+    client: Any
+    if settings.llm_provider == LlmProvider.ollama:
+        client = OllamaClient(**common)
+    else:
+        client = OpenAiCompatibleClient(api_key=_secret(settings.llm_api_key), **common)
+    breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_seconds)
+    return ResilientLlm(
+        client, settings.llm_max_retries, settings.llm_retry_backoff_seconds, breaker
+    )
+
+
+def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | None]:
+    redis = Redis.from_url(
+        settings.redis_url,
+        password=_secret(settings.redis_password),
+        decode_responses=True,
+        socket_connect_timeout=3,
+        socket_timeout=10,
+        health_check_interval=30,
+        max_connections=256,
+    )
+    prefix = settings.redis_prefix
+    catalog = Catalog(redis, prefix)
+    store = VectorStore(settings.chroma_url, _secret(settings.chroma_token))
+    embedder = build_embedder(settings)
+    result_cache = ResultCache(redis, prefix, settings.cache_ttl_seconds)
+    retrieval = RetrievalService(
+        catalog,
+        store,
+        embedder,
+        EmbeddingCache(redis, prefix, embedder.model_id, settings.embedding_cache_ttl_seconds),
+        result_cache,
+        rrf_k=settings.rrf_k,
+        candidates=settings.candidates_per_retriever,
+    )
+    ingest = IngestService(
+        catalog,
+        store,
+        embedder,
+        settings.data_dir,
+        IngestLimits(
+            max_upload_bytes=settings.max_upload_bytes,
+            inline_max_bytes=settings.inline_ingest_max_bytes,
+            max_extracted_chars=settings.max_extracted_chars,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+            max_zip_ratio=settings.max_zip_ratio,
+            max_pdf_pages=settings.max_pdf_pages,
+            chunk_size=settings.chunk_size_chars,
+            chunk_overlap=settings.chunk_overlap_chars,
+        ),
+    )
+    llm = build_llm(settings)
+    conversations = ConversationStore(redis, prefix, settings.conversation_ttl_seconds)
+    chat_service = ChatService(
+        retrieval, catalog, conversations, result_cache, llm, settings.conversation_max_turns
+    )
+    auth = Authenticator(
+        settings.api_keys, redis, prefix, settings.rate_limit_per_minute, settings.rate_limit_burst
+    )
+
+    async def check(coro: Any) -> tuple[bool, str]:
+        try:
+            detail = await asyncio.wait_for(coro, CHECK_TIMEOUT)
+        except Exception as error:
+            return False, f"{type(error).__name__}: {error}"[:300]
+        return True, detail
+
+    async def ready_checks() -> dict[str, tuple[bool, str]]:
+        async def redis_ok() -> str:
+            await redis.ping()
+            return "ping ok"
+
+        async def chroma_ok() -> str:
+            await store.heartbeat()
+            return "authenticated request ok"
+
+        async def llm_ok() -> str:
+            if llm is None:
+                raise RuntimeError("no LLM configured (RAGSTACK_LLM_PROVIDER=none)")
+            detail = await llm.client.health()
+            return f"{detail}; circuit {llm.breaker.state}"
+
+        results = await asyncio.gather(check(redis_ok()), check(chroma_ok()), check(llm_ok()))
+        return dict(zip(("redis", "chromadb", "llm"), results, strict=True))
+
+    services = Services(
+        settings=settings,
+        catalog=catalog,
+        store=store,
+        auth=auth,
+        ingest=ingest,
+        retrieval=retrieval,
+        chat=chat_service,
+        conversations=conversations,
+        ready_checks=ready_checks,
+    )
+    return services, redis, llm
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    services, redis, llm = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log.info(
+            "ragstack starting",
+            extra={"chroma": settings.chroma_url, "llm": settings.llm_provider.value},
+        )
+        yield
+        if llm is not None:
+            await llm.client.aclose()
+        await redis.aclose()
+        shutdown_tracing()
+
+    app = FastAPI(
+        title="ragstack",
+        version="1.0.0",
+        summary="Ingestion, hybrid retrieval and cited answers over your documents.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    for router in (
+        health.router,
+        collections.router,
+        documents.router,
+        jobs.router,
+        query.router,
+        chat.router,
+    ):
+        app.include_router(router)
+    install_error_handlers(app)
+    configure_tracing(app, settings.otlp_endpoint, settings.service_name)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID"],
+        )
+    app.add_middleware(UploadSizeLimitMiddleware, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+_app: FastAPI | None = None
+
+
+def __getattr__(name: str) -> Any:
+    # ``ragstack.main:app`` is built on first access, so importing this module (tests, the
+    # OpenAPI export) does not read the environment.
+    global _app
+    if name == "app":
+        if _app is None:
+            _app = create_app()
+        return _app
+    raise AttributeError(name)

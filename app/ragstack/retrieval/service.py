@@ -1,0 +1,155 @@
+"""Hybrid retrieval: BM25 and vector search, fused with reciprocal rank fusion."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ragstack.cache import EmbeddingCache, ResultCache, normalize_query
+from ragstack.catalog import Catalog, CollectionRecord
+from ragstack.retrieval.bm25 import Bm25Index, IndexedChunk, build_index
+from ragstack.retrieval.embedding import Embedder
+from ragstack.retrieval.fusion import reciprocal_rank_fusion
+from ragstack.retrieval.vectorstore import USER_META_PREFIX, VectorStore
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: str
+    document_id: str
+    filename: str
+    title: str
+    page: int | None
+    section: str | None
+    text: str
+    score: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass
+class _WorkerIndex:
+    version: int
+    live: set[str]
+    bm25: Bm25Index
+
+
+def _hit(chunk_id: str, text: str, metadata: Mapping[str, Any], score: float) -> Hit:
+    page = metadata.get("page")
+    section = metadata.get("section")
+    return Hit(
+        chunk_id=chunk_id,
+        document_id=str(metadata.get("document_id", "")),
+        filename=str(metadata.get("filename", "")),
+        title=str(metadata.get("title", "")),
+        page=int(page) if isinstance(page, int | float) else None,
+        section=str(section) if section else None,
+        text=text,
+        score=round(score, 6),
+    )
+
+
+class RetrievalService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: VectorStore,
+        embedder: Embedder,
+        embedding_cache: EmbeddingCache,
+        result_cache: ResultCache,
+        rrf_k: int,
+        candidates: int,
+    ) -> None:
+        self._catalog = catalog
+        self._store = store
+        self._embedder = embedder
+        self._embedding_cache = embedding_cache
+        self._cache = result_cache
+        self._rrf_k = rrf_k
+        self._candidates = candidates
+        self._indexes: dict[str, _WorkerIndex] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def embed_query(self, text: str) -> list[float]:
+        vector = await self._embedding_cache.get(text)
+        if vector is None:
+            (vector,) = await self._embedder.embed([text])
+            await self._embedding_cache.put(text, vector)
+        return vector
+
+    async def _index(self, record: CollectionRecord) -> _WorkerIndex:
+        current = self._indexes.get(record.store_name)
+        if current is not None and current.version >= record.version:
+            return current
+        lock = self._locks.setdefault(record.store_name, asyncio.Lock())
+        async with lock:
+            current = self._indexes.get(record.store_name)
+            if current is not None and current.version >= record.version:
+                return current
+            version, live = await self._catalog.snapshot(record.name)
+            chunks = await self._store.all_chunks(record.store_name)
+            indexed = [
+                IndexedChunk(c.chunk_id, c.text, c.metadata)
+                for c in chunks
+                if c.metadata.get("document_id") in live
+            ]
+            bm25 = await asyncio.to_thread(build_index, indexed)
+            fresh = _WorkerIndex(version=version, live=live, bm25=bm25)
+            self._indexes[record.store_name] = fresh
+            return fresh
+
+    def forget(self, store_name: str) -> None:
+        self._indexes.pop(store_name, None)
+        self._locks.pop(store_name, None)
+
+    async def search(
+        self, collection: str, query: str, top_k: int, filters: Mapping[str, Any] | None = None
+    ) -> list[Hit]:
+        record = await self._catalog.get_collection(collection)
+        filters = dict(filters or {})
+        normalized = normalize_query(query)
+        key = self._cache.key(
+            "query", record.store_name, record.version, q=normalized, k=top_k, f=filters
+        )
+        cached = await self._cache.get("query", key)
+        if cached is not None:
+            return [Hit(**h) for h in cached]
+        hits = await self._search_uncached(record, query, top_k, filters)
+        await self._cache.put(key, [h.as_dict() for h in hits])
+        return hits
+
+    async def _search_uncached(
+        self, record: CollectionRecord, query: str, top_k: int, filters: dict[str, Any]
+    ) -> list[Hit]:
+        limit = max(self._candidates, top_k)
+        vector = await self.embed_query(query)
+        vector_task = asyncio.create_task(
+            self._store.query(record.store_name, vector, limit, filters)
+        )
+        try:
+            index = await self._index(record)
+        except BaseException:
+            vector_task.cancel()
+            raise
+        prefixed = {f"{USER_META_PREFIX}{k}": v for k, v in filters.items()}
+        lexical = index.bm25.search(query, limit, prefixed)
+        semantic = [
+            h for h in await vector_task if h.chunk.metadata.get("document_id") in index.live
+        ]
+        texts: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        for chunk, _ in lexical:
+            texts[chunk.chunk_id] = (chunk.text, chunk.metadata)
+        for hit in semantic:
+            texts[hit.chunk.chunk_id] = (hit.chunk.text, hit.chunk.metadata)
+        fused = reciprocal_rank_fusion(
+            [[h.chunk.chunk_id for h in semantic], [c.chunk_id for c, _ in lexical]], k=self._rrf_k
+        )
+        return [_hit(cid, *texts[cid], score) for cid, score in fused[:top_k]]
+
+
+def elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

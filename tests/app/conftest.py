@@ -1,0 +1,32 @@
+"""Fixtures and document builders for the backend's tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+
+@pytest.fixture
+def client(backend_server) -> Iterator[httpx.Client]:
+    with backend_server.client() as c:
+        yield c
+
+
+@pytest.fixture
+def new_collection(client: httpx.Client) -> Callable[[], str]:
+    """Create a uniquely named collection; it is deleted after the test."""
+    created: list[str] = []
+
+    def make(prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        response = client.post("/v1/collections", json={"name": name})
+        assert response.status_code == 201, response.text
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        client.delete(f"/v1/collections/{name}")

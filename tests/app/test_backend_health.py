@@ -1,0 +1,54 @@
+"""/health, /ready and /metrics."""
+
+from __future__ import annotations
+
+import httpx
+
+
+def test_health_needs_nothing(backend_server):
+    response = httpx.get(f"{backend_server.url}/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["x-request-id"]
+
+
+def test_request_id_is_echoed(backend_server):
+    response = httpx.get(f"{backend_server.url}/health", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+def test_ready_reports_each_dependency(backend_server):
+    response = httpx.get(f"{backend_server.url}/ready")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["status"] == "ready"
+    assert set(body["checks"]) == {"chromadb", "redis", "llm"}
+    assert all(check["ok"] for check in body["checks"].values()), body
+
+
+def test_ready_is_degraded_without_llm(backend_factory):
+    backend = backend_factory(env={"RAGSTACK_LLM_PROVIDER": "none"})
+    body = httpx.get(f"{backend.url}/ready").json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["llm"]["ok"] is False
+    assert body["checks"]["redis"]["ok"] and body["checks"]["chromadb"]["ok"]
+
+
+def test_ready_is_unready_with_wrong_chroma_token(backend_factory):
+    backend = backend_factory(env={"RAGSTACK_CHROMA_TOKEN": "wrong-token"})
+    response = httpx.get(f"{backend.url}/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unready"
+    assert body["checks"]["chromadb"]["ok"] is False
+    assert body["checks"]["redis"]["ok"] is True
+
+
+def test_metrics_exposes_our_series(backend_server, client, new_collection):
+    name = new_collection()
+    client.post("/v1/query", json={"collection": name, "query": "anything"})
+    text = httpx.get(f"{backend_server.url}/metrics").text
+    assert 'ragstack_http_requests_total{method="POST",route="/v1/query",status="200"}' in text
+    assert "ragstack_http_request_duration_seconds_bucket" in text
+    assert f'ragstack_index_chunks{{collection="{name}"}} 0.0' in text
+    assert 'ragstack_cache_requests_total{cache="query",result="miss"}' in text

@@ -1,0 +1,182 @@
+"""Real servers for the tests, each a subprocess on a free 127.0.0.1 port.
+
+- ``start_redis``: Debian's redis-server with a password, no persistence.
+- ``start_chroma``: the ChromaDB server from ``.venv-chroma`` with token auth (see app/README.md
+  for why it is the chromadb package's FastAPI server rather than ``chroma run``).
+- ``start_fake_llm``: tests/fake_ollama.py, a test double speaking Ollama's API.
+- ``start_backend``: the ragstack backend under uvicorn, configured through RAGSTACK_* variables.
+
+All of them wait with ``wait_until_healthy`` and are stopped with ``Server.stop()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+CHROMA_VENV = Path(os.environ.get("RAGSTACK_CHROMA_VENV", REPO / ".venv-chroma"))
+CHROMA_TOKEN_PROVIDER = "chromadb.auth.token_authn.TokenAuthenticationServerProvider"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+    url: str = ""
+    secret: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def wait_until_healthy(
+    server: Server, check: Callable[[], bool], timeout: float = 60.0, interval: float = 0.1
+) -> Server:
+    """Poll ``check`` until it returns True; fail early with the log if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+            )
+        with contextlib.suppress(Exception):
+            if check():
+                return server
+        time.sleep(interval)
+    server.stop()
+    raise RuntimeError(f"{server.name} not healthy after {timeout}s:\n{server.log_tail()}")
+
+
+def http_ok(url: str, headers: dict[str, str] | None = None) -> Callable[[], bool]:
+    return lambda: httpx.get(url, headers=headers, timeout=2.0).status_code == 200
+
+
+def _spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> tuple:
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / f"{name}.log"
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=workdir,
+        env={**os.environ, **(env or {})},
+    )
+    return process, log_path
+
+
+def start_redis(workdir: Path, password: str | None = None) -> Server:
+    password = password or secrets.token_hex(16)
+    port = free_port()
+    argv = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]
+    process, log_path = _spawn("redis", argv, workdir)
+    server = Server("redis", process, port, log_path, secret=password)
+    server.url = f"redis://:{password}@127.0.0.1:{port}/0"
+
+    def ping() -> bool:
+        import redis
+
+        return bool(redis.Redis(port=port, password=password, socket_timeout=1).ping())
+
+    return wait_until_healthy(server, ping, timeout=20)
+
+
+def start_chroma(workdir: Path, token: str | None = None) -> Server:
+    token = token or secrets.token_hex(16)
+    port = free_port()
+    env = {
+        "IS_PERSISTENT": "TRUE",
+        "PERSIST_DIRECTORY": str(workdir / "data"),
+        "ANONYMIZED_TELEMETRY": "FALSE",
+        "CHROMA_SERVER_AUTHN_PROVIDER": CHROMA_TOKEN_PROVIDER,
+        "CHROMA_SERVER_AUTHN_CREDENTIALS": token,
+    }
+    argv = [str(CHROMA_VENV / "bin" / "uvicorn"), "chromadb.app:app"]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    process, log_path = _spawn("chroma", argv, workdir, env)
+    server = Server("chroma", process, port, log_path, url=f"http://127.0.0.1:{port}", secret=token)
+    return wait_until_healthy(server, http_ok(f"{server.url}/api/v2/heartbeat"), timeout=90)
+
+
+def start_fake_llm(workdir: Path, model: str = "fake-llm") -> Server:
+    port = free_port()
+    argv = [sys.executable, str(REPO / "tests" / "fake_ollama.py"), "--port", str(port)]
+    argv += ["--model", model]
+    process, log_path = _spawn("fake-llm", argv, workdir)
+    server = Server("fake-llm", process, port, log_path, url=f"http://127.0.0.1:{port}")
+    server.extra["model"] = model
+    return wait_until_healthy(server, http_ok(f"{server.url}/api/tags"), timeout=20)
+
+
+def api_key_entry(name: str, key: str, scopes: list[str], **limits: float) -> dict:
+    from ragstack.auth import hash_key
+
+    return {"name": name, "sha256": hash_key(key), "scopes": scopes, **limits}
+
+
+def start_backend(
+    workdir: Path,
+    redis: Server,
+    chroma: Server,
+    api_keys: list[dict],
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+) -> Server:
+    """Start ``uvicorn ragstack.main:app``; ``env`` adds or overrides RAGSTACK_* variables."""
+    port = free_port()
+    base = {
+        "RAGSTACK_REDIS_URL": redis.url,
+        "RAGSTACK_REDIS_PREFIX": f"t{secrets.token_hex(4)}",
+        "RAGSTACK_CHROMA_URL": chroma.url,
+        "RAGSTACK_CHROMA_TOKEN": chroma.secret,
+        "RAGSTACK_DATA_DIR": str(workdir / "data"),
+        "RAGSTACK_API_KEYS": json.dumps(api_keys),
+        "RAGSTACK_RATE_LIMIT_PER_MINUTE": "100000",
+        "RAGSTACK_RATE_LIMIT_BURST": "10000",
+        "RAGSTACK_LOG_LEVEL": "INFO",
+        "HF_HUB_OFFLINE": "1",
+    }
+    argv = [str(VENV_BIN / "uvicorn"), "ragstack.main:app", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
+    process, log_path = _spawn(f"backend-{port}", argv, workdir, {**base, **(env or {})})
+    server = Server("backend", process, port, log_path, url=f"http://127.0.0.1:{port}")
+    server.extra["prefix"] = base["RAGSTACK_REDIS_PREFIX"]
+    return wait_until_healthy(server, http_ok(f"{server.url}/health"), timeout=90)
