@@ -1,0 +1,232 @@
+"""Chat: grounded answers with citations, SSE streaming, conversations, caching, degraded mode."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from backend_helpers import upload
+from servers import start_fake_llm
+
+DOCS = {
+    "ops.md": "# Operations\n\n## Backups\n\nBackups run nightly at 02:00 and are copied to the "
+    "NAS in building B.\n\n## Patching\n\nServers are patched on the second Tuesday of the month.",
+    "food.txt": "The cafeteria serves lunch from 11:30 to 14:00. Vegetarian options are daily.",
+}
+
+
+def parse_sse(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def stream_chat(client: httpx.Client, body: dict) -> tuple[int, str, list[tuple[str, dict]]]:
+    with client.stream("POST", "/v1/chat", json={**body, "stream": True}) as response:
+        text = response.read().decode()
+        return response.status_code, response.headers["content-type"], parse_sse(text)
+
+
+def fill(client: httpx.Client, name: str) -> None:
+    for filename, text in DOCS.items():
+        assert upload(client, name, filename, text.encode()).status_code == 201
+
+
+def llm_calls(llm) -> int:
+    return httpx.get(f"{llm.url}/_stats").json()["chat_calls"]
+
+
+def test_answer_cites_the_passage_used(client, new_collection):
+    name = new_collection()
+    fill(client, name)
+    response = client.post("/v1/chat", json={"collection": name, "message": "When do backups run?"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["mode"] == "llm" and answer["degraded"] is False
+    assert "02:00" in answer["answer"] and "[1]" in answer["answer"]
+    first = answer["citations"][0]
+    assert first["index"] == 1 and first["filename"] == "ops.md"
+    assert first["section"] == "Operations > Backups" and "02:00" in first["snippet"]
+    assert [c["index"] for c in answer["citations"]] == list(range(1, len(answer["citations"]) + 1))
+
+
+def test_conversation_history_is_kept(client, new_collection):
+    name = new_collection()
+    fill(client, name)
+    first = client.post("/v1/chat", json={"collection": name, "message": "When do backups run?"})
+    conversation_id = first.json()["conversation_id"]
+    second = client.post(
+        "/v1/chat",
+        json={"collection": name, "message": "And patching?", "conversation_id": conversation_id},
+    )
+    assert second.json()["conversation_id"] == conversation_id
+    history = client.get(f"/v1/conversations/{conversation_id}").json()
+    assert history["id"] == conversation_id
+    assert [m["role"] for m in history["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert history["messages"][0]["content"] == "When do backups run?"
+    assert history["messages"][1]["citations"][0]["filename"] == "ops.md"
+    assert client.get("/v1/conversations/doesnotexist").status_code == 404
+
+
+def test_streaming_events_in_order(client, new_collection):
+    name = new_collection()
+    fill(client, name)
+    body = {"collection": name, "message": "When is lunch served?"}
+    status, content_type, events = stream_chat(client, body)
+    assert status == 200 and content_type.startswith("text/event-stream")
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "citations" and kinds[-1] == "done"
+    assert set(kinds[1:-1]) == {"token"} and len(kinds) > 4
+    citations = events[0][1]
+    assert citations["citations"][0]["filename"] == "food.txt"
+    streamed = "".join(data["text"] for kind, data in events if kind == "token")
+    assert "11:30" in streamed and streamed.endswith("[1]")
+    done = events[-1][1]
+    assert done == {
+        "mode": "llm",
+        "degraded": False,
+        "conversation_id": citations["conversation_id"],
+    }
+    saved = client.get(f"/v1/conversations/{done['conversation_id']}").json()
+    assert saved["messages"][-1]["content"] == streamed
+
+
+def test_answer_cache_is_invalidated_by_ingestion(client, new_collection, fake_llm):
+    name = new_collection()
+    fill(client, name)
+    body = {"collection": name, "message": "When are servers patched?"}
+    before = llm_calls(fake_llm)
+    first = client.post("/v1/chat", json=body).json()
+    second = client.post("/v1/chat", json=body).json()
+    assert llm_calls(fake_llm) == before + 1  # second answer came from the cache
+    assert second["answer"] == first["answer"]
+    assert second["conversation_id"] != first["conversation_id"]
+    upload(client, name, "new.txt", b"Patching moved to the first Monday of the month.")
+    client.post("/v1/chat", json=body)
+    assert llm_calls(fake_llm) == before + 2  # new index version: cache missed
+
+
+def test_query_cache_is_invalidated_by_ingestion(client, new_collection, backend_server):
+    name = new_collection()
+    fill(client, name)
+    body = {"collection": name, "query": "where are the backups copied", "top_k": 5}
+    first = client.post("/v1/query", json=body).json()["results"]
+    assert {h["filename"] for h in first} == {"ops.md", "food.txt"}
+
+    def hits() -> float:
+        series = 'ragstack_cache_requests_total{cache="query",result="hit"}'
+        for line in httpx.get(f"{backend_server.url}/metrics").text.splitlines():
+            if line.startswith(series):
+                return float(line.split()[-1])
+        return 0.0
+
+    hits_before = hits()
+    assert client.post("/v1/query", json=body).json()["results"] == first
+    assert hits() == hits_before + 1
+    upload(client, name, "dr.txt", b"Backup copies also go to the offsite vault in Zurich.")
+    again = client.post("/v1/query", json=body).json()["results"]
+    assert "dr.txt" in {h["filename"] for h in again}
+    client.delete(f"/v1/collections/{name}/documents/{again[0]['document_id']}")
+    after_delete = client.post("/v1/query", json=body).json()["results"]
+    assert again[0]["document_id"] not in {h["document_id"] for h in after_delete}
+
+
+def test_empty_collection_answers_without_500(client, new_collection):
+    name = new_collection()
+    answer = client.post("/v1/chat", json={"collection": name, "message": "anything?"}).json()
+    assert answer["mode"] == "extractive" and answer["citations"] == []
+    assert "nothing" in answer["answer"]
+
+
+@pytest.fixture(scope="module")
+def flaky_llm(servers_dir):
+    server = start_fake_llm(servers_dir / "flaky-llm")
+    yield server
+    server.stop()
+
+
+def set_mode(llm, mode: str) -> None:
+    httpx.post(f"{llm.url}/_control", json={"mode": mode, "reset_stats": True})
+
+
+def check_extractive(answer: dict) -> None:
+    assert answer["mode"] == "extractive" and answer["degraded"] is True
+    assert "02:00" in answer["answer"] and "[1]" in answer["answer"]
+    assert answer["citations"][0]["filename"] == "ops.md"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"RAGSTACK_LLM_PROVIDER": "none"},
+        {"RAGSTACK_LLM_PROVIDER": "ollama", "RAGSTACK_LLM_BASE_URL": "http://127.0.0.1:1"},
+    ],
+    ids=["no-llm", "llm-down"],
+)
+def test_degraded_extractive_answers(backend_factory, env):
+    env = {**env, "RAGSTACK_LLM_MAX_RETRIES": "1", "RAGSTACK_LLM_RETRY_BACKOFF_SECONDS": "0.01"}
+    backend = backend_factory(env=env)
+    with backend.client() as client:
+        client.post("/v1/collections", json={"name": "degraded"})
+        fill(client, "degraded")
+        body = {"collection": "degraded", "message": "When do backups run?"}
+        response = client.post("/v1/chat", json=body)
+        assert response.status_code == 200
+        check_extractive(response.json())
+        status, _, events = stream_chat(client, body)
+        assert status == 200
+        assert events[-1][0] == "done"
+        assert events[-1][1]["mode"] == "extractive" and events[-1][1]["degraded"] is True
+        streamed = "".join(d["text"] for k, d in events if k == "token")
+        assert "02:00" in streamed
+
+
+def test_failing_llm_retries_then_breaker_opens(backend_factory, flaky_llm):
+    backend = backend_factory(
+        env={
+            "RAGSTACK_LLM_MAX_RETRIES": "1",
+            "RAGSTACK_LLM_RETRY_BACKOFF_SECONDS": "0.01",
+            "RAGSTACK_LLM_BREAKER_FAILURES": "2",
+            "RAGSTACK_LLM_BREAKER_RESET_SECONDS": "600",
+            "RAGSTACK_CACHE_TTL_SECONDS": "0",
+        },
+        llm=flaky_llm,
+    )
+    with backend.client() as client:
+        client.post("/v1/collections", json={"name": "flaky"})
+        fill(client, "flaky")
+        body = {"collection": "flaky", "message": "When do backups run?"}
+        set_mode(flaky_llm, "fail")
+        try:
+            check_extractive(client.post("/v1/chat", json=body).json())
+            assert llm_calls(flaky_llm) == 2  # one call + one retry
+            check_extractive(client.post("/v1/chat", json=body).json())
+            assert llm_calls(flaky_llm) == 4  # second failure opens the breaker
+            check_extractive(client.post("/v1/chat", json=body).json())
+            assert llm_calls(flaky_llm) == 4  # open: the LLM is not called at all
+            ready = httpx.get(f"{backend.url}/ready").json()
+            assert ready["status"] == "ready" and "circuit open" in ready["checks"]["llm"]["detail"]
+        finally:
+            set_mode(flaky_llm, "ok")
+
+
+def test_stream_broken_midway_reports_error(backend_factory, flaky_llm):
+    backend = backend_factory(env={"RAGSTACK_LLM_MAX_RETRIES": "0"}, llm=flaky_llm)
+    with backend.client() as client:
+        client.post("/v1/collections", json={"name": "broken"})
+        fill(client, "broken")
+        set_mode(flaky_llm, "break")
+        try:
+            status, _, events = stream_chat(
+                client, {"collection": "broken", "message": "When do backups run?"}
+            )
+        finally:
+            set_mode(flaky_llm, "ok")
+        assert status == 200
+        kinds = [k for k, _ in events]
+        assert kinds[0] == "citations" and "token" in kinds
+        assert kinds[-1] == "error" and "done" not in kinds
+        assert events[-1][1]["detail"]
