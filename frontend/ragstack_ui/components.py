@@ -75,12 +75,13 @@ def tab_link(label: str, href: str, icon: str, active: bool) -> rx.Component:
 def collection_picker(width: str = "100%") -> rx.Component:
     return rx.cond(
         AppState.collection_names.length() > 0,
-        rx.select(
-            AppState.collection_names,
+        rx.select.root(
+            rx.select.trigger(aria_label="Collection", width=width),
+            rx.select.content(
+                rx.foreach(AppState.collection_names, lambda n: rx.select.item(n, value=n))
+            ),
             value=AppState.collection,
             on_change=AppState.select_collection,
-            aria_label="Collection",
-            width=width,
             size="2",
         ),
         rx.link("Create a collection", href="/collections", size="2"),

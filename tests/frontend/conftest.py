@@ -1,10 +1,128 @@
-"""Shared setup of the UI tests: import paths, and the browser/server fixtures in e2e.py."""
+"""Fixtures of the UI tests: the built artifact installed like on a host, servers, chromium.
 
+The end-to-end tests build the release artifact once per session (scripts/build-frontend),
+install it into a fresh venv from its wheelhouse only, and drive it with Debian's chromium.
+"""
+
+import json
+import os
 import sys
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+from e2e import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    OUTPUT,
+    build_artifact,
+    free_port,
+    install_artifact,
+    running,
+)
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-for path in (ROOT / "frontend", HERE):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+# The UI's own modules (ragstack_ui) are imported by the unit tests straight from the source.
+sys.path.insert(0, str(HERE.parents[1] / "frontend"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "e2e: drives the built UI in headless chromium")
+
+
+@dataclass
+class Server:
+    url: str
+    api_key: str = ""
+
+    def post(self, path: str, payload: dict) -> dict:
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json", "X-API-Key": self.api_key},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+
+
+@pytest.fixture(scope="session")
+def ui_install(tmp_path_factory):
+    """The UI artifact, built once per session and installed like on a host (no node)."""
+    artifact = build_artifact()
+    return install_artifact(artifact, tmp_path_factory.mktemp("ui-host"))
+
+
+@pytest.fixture
+def fake_backend():
+    port = free_port()
+    cmd = [
+        str(Path(sys.executable).parent / "granian"),
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "fake_backend:app",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with running(
+        cmd,
+        cwd=HERE,
+        env={"FAKE_BACKEND_API_KEY": "test-key"},
+        health=url + "/health",
+        log=OUTPUT / "fake-backend.log",
+    ):
+        yield Server(url, "test-key")
+
+
+@pytest.fixture
+def start_ui(ui_install, tmp_path):
+    """Starts the installed UI against a backend: `start_ui(backend_url, api_key) -> base URL`."""
+    python, app_dir = ui_install
+    started = []
+
+    def start(backend_url: str, api_key: str) -> str:
+        port = free_port()
+        context = running(
+            [str(python), "-m", "ragstack_ui.serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=app_dir,
+            env={
+                "RAGSTACK_UI_BACKEND_URL": backend_url,
+                "RAGSTACK_UI_API_KEY": api_key,
+                "RAGSTACK_UI_STATE_DIR": str(tmp_path / f"ui-state-{port}"),
+            },
+            health=f"http://127.0.0.1:{port}/_health",
+            log=OUTPUT / f"ui-{port}.log",
+        )
+        context.__enter__()
+        started.append(context)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for context in reversed(started):
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (scripts/bootstrap 40-frontend)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
