@@ -52,17 +52,19 @@ def new_id() -> str:
 
 
 def citation_from_api(raw: dict[str, Any], position: int = 0) -> Citation:
+    title = str(raw.get("title") or raw.get("filename") or "Untitled")
     parts = []
     if raw.get("page") not in (None, ""):
         parts.append(f"page {raw['page']}")
-    if raw.get("section"):
+    # A document's first heading is often both its title and the section: say it once.
+    if raw.get("section") and str(raw["section"]) != title:
         parts.append(str(raw["section"]))
     return Citation(
         index=int(raw.get("index") or position + 1),
         chunk_id=str(raw.get("chunk_id") or ""),
         document_id=str(raw.get("document_id") or ""),
         filename=str(raw.get("filename") or ""),
-        title=str(raw.get("title") or raw.get("filename") or "Untitled"),
+        title=title,
         location=" · ".join(parts),
         snippet=str(raw.get("snippet") or raw.get("text") or ""),
     )

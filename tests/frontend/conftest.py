@@ -54,10 +54,14 @@ def ui_install(tmp_path_factory):
 
 
 @pytest.fixture
-def fake_backend():
+def fake_backend(ui_install):
+    """tests/frontend/fake_backend.py, served by the UI's own venv (it has granian, starlette)."""
+    python, _ = ui_install
     port = free_port()
     cmd = [
-        str(Path(sys.executable).parent / "granian"),
+        str(python),
+        "-m",
+        "granian",
         "--interface",
         "asgi",
         "--host",

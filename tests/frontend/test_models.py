@@ -109,6 +109,11 @@ def test_history_restores_roles_text_and_citations():
     assert all(m.status == "done" for m in messages)
 
 
+def test_citation_section_equal_to_title_is_not_repeated():
+    citation = models.citation_from_api({"title": "Aurora fleet", "section": "Aurora fleet"})
+    assert citation.location == ""
+
+
 def test_citation_without_page_or_title():
     citation = models.citation_from_api({"filename": "notes.md", "page": None}, position=2)
     assert citation.index == 3

@@ -25,6 +25,7 @@ WATCH_ANSWER = """
 
 def screenshot(page: Page, name: str) -> Path:
     OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(400)  # let dialogs finish their fade-in
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
