@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from ragstack.catalog import Collection, Document, JobStatus, MetadataValue
+from ragstack.catalog import Collection, Document, JobStatus
 
 COLLECTION_NAME = r"^[a-z0-9_-]{3,63}$"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+METADATA_KEY = r"^[A-Za-z0-9_-]{1,64}$"
+FilterKey = Annotated[str, StringConstraints(pattern=METADATA_KEY)]
+# Values the vector store can compare exactly: bounded ints, finite floats, short strings.
+FilterValue = (
+    StrictBool
+    | Annotated[int, Field(strict=True, ge=-(2**63), le=2**63 - 1)]
+    | Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    | Annotated[str, StringConstraints(max_length=512)]
+)
 
 
 class Strict(BaseModel):
@@ -48,7 +59,7 @@ class QueryRequest(Strict):
     collection: str = Field(pattern=COLLECTION_NAME)
     query: str = Field(min_length=1, max_length=2000)
     top_k: int = Field(default=5, ge=1, le=50)
-    filters: dict[str, MetadataValue] = Field(default_factory=dict, max_length=32)
+    filters: dict[FilterKey, FilterValue] = Field(default_factory=dict, max_length=32)
 
 
 class HitView(BaseModel):

@@ -149,8 +149,10 @@ def parse_metadata(raw: str | None) -> dict[str, str | int | float | bool]:
             raise InvalidInputError(f"metadata key {key!r} must match {METADATA_KEY.pattern}")
         if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_CHARS:
             raise InvalidInputError(f"metadata value for {key!r} is too long")
-        if not isinstance(item, str | int | float | bool) or (
-            isinstance(item, float) and not math.isfinite(item)
+        if (
+            not isinstance(item, str | int | float | bool)
+            or (isinstance(item, float) and not math.isfinite(item))
+            or (isinstance(item, int) and not -(2**63) <= item < 2**63)
         ):
             raise InvalidInputError(f"metadata value for {key!r} must be a string, number or bool")
         clean[key] = item
