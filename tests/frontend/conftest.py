@@ -18,6 +18,7 @@ from e2e import (
     OUTPUT,
     build_artifact,
     free_port,
+    granian_cmd,
     install_artifact,
     running,
 )
@@ -58,20 +59,7 @@ def fake_backend(ui_install):
     """tests/frontend/fake_backend.py, served by the UI's own venv (it has granian, starlette)."""
     python, _ = ui_install
     port = free_port()
-    cmd = [
-        str(python),
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "fake_backend:app",
-    ]
+    cmd = granian_cmd(python, port, "fake_backend:app")
     url = f"http://127.0.0.1:{port}"
     with running(
         cmd,
@@ -81,6 +69,31 @@ def fake_backend(ui_install):
         log=OUTPUT / "fake-backend.log",
     ):
         yield Server(url, "test-key")
+
+
+@pytest.fixture
+def pacing_proxy(ui_install):
+    """Starts tests/frontend/pacing_proxy.py in front of a backend: `pacing_proxy(url) -> url`."""
+    python, _ = ui_install
+    contexts = []
+
+    def start(upstream: str) -> str:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        context = running(
+            granian_cmd(python, port, "pacing_proxy:app"),
+            cwd=HERE,
+            env={"PACING_UPSTREAM": upstream},
+            health=url + "/_pacing/health",
+            log=OUTPUT / f"pacing-proxy-{port}.log",
+        )
+        context.__enter__()
+        contexts.append(context)
+        return url
+
+    yield start
+    for context in reversed(contexts):
+        context.__exit__(None, None, None)
 
 
 @pytest.fixture

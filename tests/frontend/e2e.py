@@ -86,6 +86,12 @@ def install_artifact(artifact: Path, into: Path) -> tuple[Path, Path]:
     return venv / "bin" / "python", release / "app"
 
 
+def granian_cmd(python: Path, port: int, target: str) -> list[str]:
+    """Serve an ASGI app of tests/frontend with the UI venv's granian, one worker, loopback."""
+    server = ["--interface", "asgi", "--host", "127.0.0.1", "--port", str(port)]
+    return [str(python), "-m", "granian", *server, "--workers", "1", target]
+
+
 @contextmanager
 def running(cmd: list[str], *, cwd: Path, env: dict[str, str], health: str, log: Path):
     """A server process for the duration of the block; its output goes to `log`."""
