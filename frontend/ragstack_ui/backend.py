@@ -96,6 +96,10 @@ def parse_retry_after(value: str | None) -> int | None:
 def describe_error(status: int, detail: str, retry_after: int | None = None) -> str:
     """Turn a backend error status + reason into one sentence for the UI."""
     reason = f": {detail}" if detail else "."
+    if status == 400:
+        return f"The backend could not use this{reason}"
+    if status == 411:
+        return "The upload was refused because its size was not announced (411)."
     if status == 401:
         return (
             "The backend refused the UI's API key (401). "
@@ -217,7 +221,8 @@ class BackendClient:
             transport=self._transport,
         )
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        """(status, JSON body or None); any failure is a BackendError in words."""
         try:
             async with self._client() as client:
                 response = await client.request(method, path, **kwargs)
@@ -228,11 +233,14 @@ class BackendClient:
         if response.status_code >= 400:
             raise error_from_response(response)
         if response.status_code == 204 or not response.content:
-            return None
+            return response.status_code, None
         try:
-            return response.json()
+            return response.status_code, response.json()
         except ValueError as exc:
             raise BackendError("The backend sent an answer the UI does not understand.") from exc
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self._send(method, path, **kwargs))[1]
 
     async def ready(self) -> dict[str, Any]:
         """`/ready` answers 503 with the same body when unready: that is a result, not an error."""
@@ -272,14 +280,15 @@ class BackendClient:
     async def upload_document(
         self, collection: str, filename: str, content: bytes, content_type: str | None = None
     ) -> dict[str, Any]:
-        """Returns {"document": Document, "job_id": str | None}, whether 201 or 202."""
+        """{"document", "job_id" (202: ingesting in the background), "duplicate" (200)}."""
         files = {"file": (filename, content, content_type or "application/octet-stream")}
-        body = await self._request(
+        status, body = await self._send(
             "POST", f"/v1/collections/{_seg(collection)}/documents", files=files
         )
         if isinstance(body, dict) and "document" in body:
-            return {"document": body["document"], "job_id": body.get("job_id")}
-        return {"document": body, "job_id": None}
+            return {"document": body["document"], "job_id": body.get("job_id"), "duplicate": False}
+        # 200: identical content was already in the collection; the existing document is returned.
+        return {"document": body, "job_id": None, "duplicate": status == 200}
 
     async def delete_document(self, collection: str, document_id: str) -> None:
         await self._request(

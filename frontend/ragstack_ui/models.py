@@ -243,11 +243,14 @@ class UploadRow:
 def upload_row_from_result(filename: str, result: dict[str, Any]) -> UploadRow:
     document = result.get("document") or {}
     status = str(document.get("status") or ("queued" if result.get("job_id") else "ready"))
+    message = upload_message(status, str(document.get("error") or ""))
+    if result.get("duplicate"):
+        message = "Already in the collection (same content); nothing was added."
     return UploadRow(
         filename=filename,
         status=status,
         tone=STATUS_TONE.get(status, "gray"),
-        message=upload_message(status, str(document.get("error") or "")),
+        message=message,
         job_id=str(result.get("job_id") or ""),
         document_id=str(document.get("id") or ""),
     )

@@ -205,10 +205,11 @@ class DocumentsState(AppState):
         return self.offset + DOCUMENTS_PAGE_SIZE < self.total
 
     @rx.event
-    async def load_documents(self) -> None:
+    async def load_documents(self) -> Any:
+        """The current page of documents; keeps polling while any of them is still ingesting."""
         if not self.collection:
             self.documents, self.total = [], 0
-            return
+            return None
         self.loading = True
         try:
             page = await backend().list_documents(
@@ -216,12 +217,15 @@ class DocumentsState(AppState):
             )
         except BackendError as exc:
             self.documents_error = exc.message
-            return
+            return None
         finally:
             self.loading = False
         self.documents_error = ""
         self.documents = [models.document_from_api(d) for d in page.get("items", [])]
         self.total = int(page.get("total") or 0)
+        if any(d.status in models.ACTIVE_STATUSES for d in self.documents) and not self.polling:
+            return DocumentsState.poll_ingestion
+        return None
 
     @rx.event
     async def next_page(self) -> None:
@@ -279,7 +283,7 @@ class DocumentsState(AppState):
 
     @rx.event(background=True)
     async def poll_ingestion(self) -> None:
-        """Follow background ingestion until every upload of the batch is settled."""
+        """Follow background ingestion until uploads and listed documents are all settled."""
         async with self:
             if self.polling:
                 return
@@ -291,8 +295,9 @@ class DocumentsState(AppState):
                 await asyncio.sleep(JOB_POLL_SECONDS)
                 async with self:
                     rows = list(self.uploads)
+                    listed_active = any(d.status in models.ACTIVE_STATUSES for d in self.documents)
                 active = [r for r in rows if r.status in models.ACTIVE_STATUSES]
-                if not active:
+                if not active and not listed_active:
                     break
                 updated = []
                 for row in rows:

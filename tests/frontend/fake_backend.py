@@ -133,6 +133,10 @@ def create_app() -> Starlette:
         content = await upload.read()
         if upload.filename.endswith(".exe"):
             return error(415, "unsupported content type application/x-msdownload")
+        digest = hashlib.sha256(content).hexdigest()
+        for existing in store.documents.values():
+            if existing["collection"] == name and existing["sha256"] == digest:
+                return JSONResponse(existing, status_code=200)
         doc_id = uuid.uuid4().hex
         text = content.decode("utf-8", "replace")
         background = len(content) > INLINE_LIMIT
@@ -142,7 +146,7 @@ def create_app() -> Starlette:
             "filename": upload.filename,
             "title": upload.filename.rsplit(".", 1)[0].replace("_", " ").title(),
             "content_type": upload.content_type,
-            "sha256": hashlib.sha256(content).hexdigest(),
+            "sha256": digest,
             "size_bytes": len(content),
             "chunk_count": 0 if background else max(1, len(text) // 500),
             "status": "queued" if background else "ready",

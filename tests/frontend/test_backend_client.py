@@ -86,6 +86,7 @@ def test_detail_text_flattens_validation_errors():
 @pytest.mark.parametrize(
     ("status", "detail", "retry_after", "expected"),
     [
+        (400, "encrypted PDF", None, "could not use this: encrypted PDF"),
         (401, "bad key", None, "refused the UI's API key"),
         (403, "write scope required", None, "not allowed to do this (403): write scope required"),
         (404, "collection 'x' not found", None, "Not found: collection 'x' not found"),
@@ -138,16 +139,19 @@ def test_collections_documents_and_jobs_round_trip():
         await backend.create_collection("handbook", "Employee handbook")
         names = [c["name"] for c in await backend.list_collections()]
         small = await backend.upload_document("handbook", "a.txt", b"short text", "text/plain")
+        again = await backend.upload_document("handbook", "a2.txt", b"short text", "text/plain")
         large = await backend.upload_document("handbook", "b.txt", b"x" * 5000, "text/plain")
         page = await backend.list_documents("handbook")
         job = await backend.get_job(large["job_id"])
         await backend.delete_document("handbook", small["document"]["id"])
         after = await backend.list_documents("handbook")
-        return names, small, large, page, job, after
+        return names, small, again, large, page, job, after
 
-    names, small, large, page, job, after = run(scenario())
+    names, small, again, large, page, job, after = run(scenario())
+    assert again["duplicate"] is True and again["document"]["id"] == small["document"]["id"]
     assert names == ["handbook"]
     assert small["job_id"] is None and small["document"]["status"] == "ready"
+    assert small["duplicate"] is False
     assert large["job_id"] and large["document"]["status"] == "queued"
     assert page["total"] == 2
     assert job["status"] == "running"

@@ -148,6 +148,10 @@ def test_upload_rows_follow_inline_and_background_ingestion():
     assert done.status == "ready" and done.tone == "green"
     assert failed.tone == "red" and failed.message == "Ingestion failed: no text found"
     assert models.upload_failed("c.exe", "Not supported.").status == "failed"
+    duplicate = models.upload_row_from_result(
+        "a.txt", {"document": {"id": "d1", "status": "ready"}, "job_id": None, "duplicate": True}
+    )
+    assert duplicate.status == "ready" and "Already in the collection" in duplicate.message
 
 
 def test_document_rows_are_readable():
