@@ -77,7 +77,6 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(default=32, ge=1, le=512)
     rrf_k: int = Field(default=60, ge=1)
     candidates_per_retriever: int = Field(default=30, ge=1, le=500)
-    max_query_chars: int = Field(default=2000, ge=1)
 
     # Caches and conversations
     cache_ttl_seconds: int = Field(default=3600, ge=0)

