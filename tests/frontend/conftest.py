@@ -6,6 +6,7 @@ install it into a fresh venv from its wheelhouse only, and drive it with Debian'
 
 import json
 import os
+import secrets
 import sys
 import urllib.request
 from dataclasses import dataclass
@@ -59,16 +60,17 @@ def fake_backend(ui_install):
     """tests/frontend/fake_backend.py, served by the UI's own venv (it has granian, starlette)."""
     python, _ = ui_install
     port = free_port()
+    api_key = f"rsk_fake_{secrets.token_hex(12)}"
     cmd = granian_cmd(python, port, "fake_backend:app")
     url = f"http://127.0.0.1:{port}"
     with running(
         cmd,
         cwd=HERE,
-        env={"FAKE_BACKEND_API_KEY": "test-key"},
+        env={"FAKE_BACKEND_API_KEY": api_key},
         health=url + "/health",
         log=OUTPUT / "fake-backend.log",
     ):
-        yield Server(url, "test-key")
+        yield Server(url, api_key)
 
 
 @pytest.fixture

@@ -31,7 +31,9 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_upload_ask_stream_cite_reload(page, ui, tmp_path):
+def test_upload_ask_stream_cite_reload(page, ui, fake_backend, tmp_path):
+    frames = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(frame)))
     vacation = write(
         tmp_path,
         "vacation_policy.txt",
@@ -62,6 +64,11 @@ def test_upload_ask_stream_cite_reload(page, ui, tmp_path):
 
     page.get_by_role("button", name="New conversation").click()
     expect(page.locator(".message")).to_have_count(0)
+
+    # The API key stays on the server: not in the page, not in any state update sent to it.
+    assert frames, "no websocket traffic was seen"
+    assert fake_backend.api_key not in page.content()
+    assert not [f for f in frames if fake_backend.api_key in str(f)]
 
 
 def test_backend_problems_are_explained_and_the_ui_recovers(page, ui, fake_backend):
