@@ -12,6 +12,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("playwright", reason="Playwright is not installed in this venv")
+
 from playwright.sync_api import expect
 from ui_flows import answer_lengths, ask, choose_collection, screenshot, upload
 
