@@ -8,8 +8,12 @@ apt_install chromium
 command -v npm >/dev/null || apt_install npm
 if [ "$("${RAGSTACK_UI_NODE_DIR}/node_modules/.bin/node" --version 2>/dev/null)" != "v${RAGSTACK_UI_NODE_VERSION}" ]; then
   mkdir -p "${RAGSTACK_UI_NODE_DIR}"
-  npm install --prefix "${RAGSTACK_UI_NODE_DIR}" --no-save --no-package-lock \
-    "node@${RAGSTACK_UI_NODE_VERSION}" >/dev/null
+  # The node package unpacks its binary in an install script: allow exactly that one.
+  cat > "${RAGSTACK_UI_NODE_DIR}/package.json" <<JSON
+{"private": true, "dependencies": {"node": "${RAGSTACK_UI_NODE_VERSION}"},
+ "allowScripts": {"node@${RAGSTACK_UI_NODE_VERSION}": true}}
+JSON
+  npm install --prefix "${RAGSTACK_UI_NODE_DIR}" --no-package-lock >/dev/null
 fi
 if [ ! -x "${RAGSTACK_UI_VENV}/bin/python" ]; then
   python3 -m venv "${RAGSTACK_UI_VENV}"
