@@ -3,10 +3,13 @@ ingestion or deletion makes old entries unreachable) and query embeddings."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+import logging
 import re
+from collections.abc import Coroutine
 from typing import Any
 
 import numpy as np
@@ -14,7 +17,23 @@ from redis.asyncio import Redis
 
 from ragstack.observability.metrics import CACHE_REQUESTS
 
+log = logging.getLogger(__name__)
 _SPACES = re.compile(r"\s+")
+_pending: set[asyncio.Task[None]] = set()
+
+
+def in_background(write: Coroutine[Any, Any, None]) -> None:
+    """Run a cache write without making the request wait for it; failures are only logged."""
+
+    async def guarded() -> None:
+        try:
+            await write
+        except Exception as error:
+            log.warning("cache write failed: %s", error)
+
+    task = asyncio.get_running_loop().create_task(guarded())
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
 
 
 def normalize_query(text: str) -> str:

@@ -81,8 +81,10 @@ class Bm25Index:
     _postings: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
     _idf: dict[str, float] = field(default_factory=dict, repr=False)
     _norm: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    by_id: dict[str, IndexedChunk] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        self.by_id = {chunk.chunk_id: chunk for chunk in self.chunks}
         term_docs: dict[str, list[int]] = defaultdict(list)
         term_freqs: dict[str, list[int]] = defaultdict(list)
         lengths = np.zeros(len(self.chunks), dtype=np.float32)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ragstack.cache import EmbeddingCache, ResultCache, normalize_query
+from ragstack.cache import EmbeddingCache, ResultCache, in_background, normalize_query
 from ragstack.catalog import Catalog, CollectionRecord
 from ragstack.retrieval.bm25 import Bm25Index, IndexedChunk, build_index
 from ragstack.retrieval.embedding import Embedder
@@ -78,7 +78,7 @@ class RetrievalService:
         vector = await self._embedding_cache.get(text)
         if vector is None:
             (vector,) = await self._embedder.embed([text])
-            await self._embedding_cache.put(text, vector)
+            in_background(self._embedding_cache.put(text, vector))
         return vector
 
     async def _index(self, record: CollectionRecord) -> _WorkerIndex:
@@ -119,7 +119,7 @@ class RetrievalService:
         if cached is not None:
             return [Hit(**h) for h in cached]
         hits = await self._search_uncached(record, query, top_k, filters)
-        await self._cache.put(key, [h.as_dict() for h in hits])
+        in_background(self._cache.put(key, [h.as_dict() for h in hits]))
         return hits
 
     async def _search_uncached(
@@ -128,7 +128,7 @@ class RetrievalService:
         limit = max(self._candidates, top_k)
         vector = await self.embed_query(query)
         vector_task = asyncio.create_task(
-            self._store.query(record.store_name, vector, limit, filters)
+            self._store.nearest_ids(record.store_name, vector, limit, filters)
         )
         try:
             index = await self._index(record)
@@ -136,19 +136,15 @@ class RetrievalService:
             vector_task.cancel()
             raise
         prefixed = {f"{USER_META_PREFIX}{k}": v for k, v in filters.items()}
-        lexical = index.bm25.search(query, limit, prefixed)
-        semantic = [
-            h for h in await vector_task if h.chunk.metadata.get("document_id") in index.live
-        ]
-        texts: dict[str, tuple[str, Mapping[str, Any]]] = {}
-        for chunk, _ in lexical:
-            texts[chunk.chunk_id] = (chunk.text, chunk.metadata)
-        for hit in semantic:
-            texts[hit.chunk.chunk_id] = (hit.chunk.text, hit.chunk.metadata)
-        fused = reciprocal_rank_fusion(
-            [[h.chunk.chunk_id for h in semantic], [c.chunk_id for c, _ in lexical]], k=self._rrf_k
-        )
-        return [_hit(cid, *texts[cid], score) for cid, score in fused[:top_k]]
+        lexical = [chunk.chunk_id for chunk, _ in index.bm25.search(query, limit, prefixed)]
+        # Chunks missing from the index belong to documents that are not live in this version.
+        semantic = [i for i, _ in await vector_task if i in index.bm25.by_id]
+        fused = reciprocal_rank_fusion([semantic, lexical], k=self._rrf_k)
+        hits = []
+        for chunk_id, score in fused[:top_k]:
+            chunk = index.bm25.by_id[chunk_id]
+            hits.append(_hit(chunk_id, chunk.text, chunk.metadata, score))
+        return hits
 
 
 def elapsed_ms(started: float) -> float:

@@ -145,6 +145,25 @@ class VectorStore:
             hits.append(VectorHit(StoredChunk(chunk_id, text or "", metadata or {}), 1 - distance))
         return hits
 
+    async def nearest_ids(
+        self,
+        store_name: str,
+        embedding: Sequence[float],
+        limit: int,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Ids and cosine similarities only: texts come from the worker's index, which saves
+        ChromaDB reading and sending them."""
+        collection = await self._collection(store_name)
+        result = await collection.query(
+            query_embeddings=[list(embedding)],
+            n_results=limit,
+            where=user_filter(filters or {}),
+            include=["distances"],
+        )
+        distances = (result["distances"] or [[]])[0]
+        return [(i, 1 - d) for i, d in zip(result["ids"][0], distances, strict=True)]
+
     async def all_chunks(self, store_name: str) -> list[StoredChunk]:
         collection = await self._collection(store_name)
         chunks: list[StoredChunk] = []

@@ -1,0 +1,255 @@
+"""Ingestion and query-load benchmark of the backend (prints figures; not a test).
+
+    .venv/bin/python bench/bench.py [--docs 200] [--rate 40] [--duration 60] [--workers 2]
+
+It starts its own Redis, ChromaDB (token auth) and backend (``uvicorn --workers N``, no LLM) with
+the test-suite starters of tests/servers.py, then:
+
+1. ingest: uploads a generated corpus (>= 1,000 chunks) and reports chunks/s;
+2. query load: sends POST /v1/query at a fixed rate (open loop: requests leave on schedule
+   whether or not earlier ones finished, and latency counts from the scheduled time, so queueing
+   is not hidden) with a distinct query each time (no cache hits), reporting P50/P95/P99 and
+   errors;
+3. bare client: the same queries at the same rate through the minimum a client needs without us
+   (embed the query with the same model + one ChromaDB query with chromadb-client), and prints
+   our P95 / bare P95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from servers import api_key_entry, start_backend, start_chroma, start_redis  # noqa: E402
+
+TOPICS = {
+    "networking": "vpn gateway firewall subnet dns resolver routing vlan bandwidth latency proxy",
+    "databases": "postgres replica vacuum index query planner wal backup restore schema migration",
+    "security": "password rotation mfa certificate tls audit vulnerability patch secret vault",
+    "storage": "disk volume snapshot raid nfs quota filesystem inode retention archive",
+    "monitoring": "prometheus alert dashboard metric scrape exporter grafana threshold paging",
+    "deployment": "ansible playbook role inventory rollout canary rollback release artifact",
+    "kubernetes": "pod deployment service ingress node scheduler namespace helm operator",
+    "messaging": "kafka topic partition consumer lag broker queue retention offset",
+    "identity": "ldap group account sso token session directory provisioning",
+    "incident": "outage postmortem timeline severity escalation oncall runbook mitigation",
+}
+VERBS = "configure check restart verify rotate monitor document review upgrade tune".split()  # noqa: SIM905
+FILLER = "the a every each our their this that team operator service cluster host".split()  # noqa: SIM905
+
+
+def sentence(rng: random.Random, topic: str) -> str:
+    words = TOPICS[topic].split()
+    parts = [rng.choice(FILLER), rng.choice(words), rng.choice(VERBS), rng.choice(FILLER)]
+    parts += [*rng.sample(words, 3), f"every {rng.randint(2, 90)} days"]
+    return " ".join(parts).capitalize() + "."
+
+
+def document(rng: random.Random, number: int) -> tuple[str, str]:
+    topic = rng.choice(list(TOPICS))
+    sections = []
+    for s in range(rng.randint(3, 5)):
+        paragraphs = [
+            " ".join(sentence(rng, topic) for _ in range(rng.randint(5, 8)))
+            for _ in range(rng.randint(1, 2))
+        ]
+        sections.append(f"## {topic} procedure {s + 1}\n\n" + "\n\n".join(paragraphs))
+    return f"{topic}-{number:04d}.md", f"# {topic} runbook {number}\n\n" + "\n\n".join(sections)
+
+
+def queries(rng: random.Random, count: int) -> list[str]:
+    out = []
+    for i in range(count):
+        topic = rng.choice(list(TOPICS))
+        words = rng.sample(TOPICS[topic].split(), 3)
+        out.append(f"how do we {rng.choice(VERBS)} the {' '.join(words)} #{i}")
+    return out
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99)}
+
+
+async def ingest(url: str, headers: dict, docs: list[tuple[str, str]], parallel: int) -> dict:
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as client:
+        response = await client.post("/v1/collections", json={"name": "bench"})
+        response.raise_for_status()
+        semaphore = asyncio.Semaphore(parallel)
+        chunks = 0
+        errors = 0
+
+        async def one(name: str, text: str) -> None:
+            nonlocal chunks, errors
+            async with semaphore:
+                r = await client.post(
+                    "/v1/collections/bench/documents",
+                    files={"file": (name, text.encode(), "text/markdown")},
+                )
+            if r.status_code == 201:
+                chunks += r.json()["chunk_count"]
+            else:
+                errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n, t) for n, t in docs))
+        elapsed = time.perf_counter() - started
+    return {"documents": len(docs), "chunks": chunks, "errors": errors, "seconds": elapsed}
+
+
+async def fixed_rate(send: Callable[[str], Awaitable[bool]], items: list[str], rate: float) -> dict:
+    """Call ``send(item)`` at ``rate``/s on schedule; latency counts from the scheduled time."""
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter() + 0.5
+
+    async def one(index: int, item: str) -> None:
+        nonlocal errors
+        scheduled = start + index / rate
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        try:
+            ok = await send(item)
+        except Exception:
+            ok = False
+        if ok:
+            latencies.append(time.perf_counter() - scheduled)
+        else:
+            errors += 1
+
+    await asyncio.gather(*(one(i, q) for i, q in enumerate(items)))
+    wall = time.perf_counter() - start
+    return {
+        "sent": len(items),
+        "ok": len(latencies),
+        "errors": errors,
+        "achieved_per_min": len(latencies) / wall * 60,
+        "mean": statistics.fmean(latencies) if latencies else float("nan"),
+        **percentiles(latencies),
+    }
+
+
+async def load_ours(url: str, headers: dict, items: list[str], rate: float) -> dict:
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30, limits=limits) as c:
+
+        async def send(query: str) -> bool:
+            body = {"collection": "bench", "query": query, "top_k": 5}
+            response = await c.post("/v1/query", json=body)
+            return response.status_code == 200 and len(response.json()["results"]) == 5
+
+        return await fixed_rate(send, items, rate)
+
+
+async def load_bare(chroma_url: str, token: str, items: list[str], rate: float) -> dict:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from ragstack.retrieval.embedding import OnnxMiniLmEmbedder
+
+    embedder = OnnxMiniLmEmbedder(threads=1)
+    host, port = chroma_url.removeprefix("http://").split(":")
+    client = await chromadb.AsyncHttpClient(
+        host=host,
+        port=int(port),
+        headers={"Authorization": f"Bearer {token}"},
+        settings=ChromaSettings(anonymized_telemetry=False),
+    )
+    # The backend names the Chroma collection; find it (the only one).
+    (collection,) = await client.list_collections()
+
+    async def send(query: str) -> bool:
+        (vector,) = await embedder.embed([query])
+        result = await collection.query(
+            query_embeddings=[vector], n_results=5, include=["documents", "metadatas", "distances"]
+        )
+        return len(result["ids"][0]) == 5
+
+    return await fixed_rate(send, items, rate)
+
+
+def show(title: str, result: dict) -> None:
+    print(f"\n{title}")
+    for key, value in result.items():
+        if isinstance(value, float) and key in {"mean", "p50", "p95", "p99"}:
+            print(f"  {key:>16}: {value * 1000:8.1f} ms")
+        elif isinstance(value, float):
+            print(f"  {key:>16}: {value:10.1f}")
+        else:
+            print(f"  {key:>16}: {value}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    rng = random.Random(20261125)
+    docs = [document(rng, i) for i in range(args.docs)]
+    work = Path(tempfile.mkdtemp(prefix="ragstack-bench-"))
+    redis = start_redis(work / "redis")
+    chroma = start_chroma(work / "chroma")
+    key = "rsk_bench_" + os.urandom(8).hex()
+    env = {
+        "RAGSTACK_LLM_PROVIDER": "none",
+        "RAGSTACK_LOG_LEVEL": "WARNING",
+        "RAGSTACK_EMBEDDING_THREADS": str(args.threads),
+    }
+    backend = start_backend(
+        work / "backend",
+        redis,
+        chroma,
+        [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
+        env,
+        workers=args.workers,
+    )
+    headers = {"X-API-Key": key}
+    try:
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
+        print(f"backend: uvicorn --workers {args.workers}, embedding threads {args.threads}")
+        ingested = await ingest(backend.url, headers, docs, args.parallel_uploads)
+        ingested["chunks_per_s"] = ingested["chunks"] / ingested["seconds"]
+        show("ingest", ingested)
+        count = int(args.rate * args.duration)
+        # Warm-up: each worker builds its BM25 index and the model's first runs.
+        await load_ours(backend.url, headers, queries(random.Random(1), 40), 10)
+        ours = await load_ours(backend.url, headers, queries(random.Random(2), count), args.rate)
+        show(f"query load through the backend: {args.rate}/s for {args.duration}s", ours)
+        await load_bare(chroma.url, chroma.secret, queries(random.Random(1), 40), 10)
+        bare = await load_bare(
+            chroma.url, chroma.secret, queries(random.Random(2), count), args.rate
+        )
+        show("bare client (embed + one ChromaDB query), same queries and rate", bare)
+        print(f"\nP95 ratio ours/bare: {ours['p95'] / bare['p95']:.2f}")
+        print(f"load average after: {os.getloadavg()}")
+    finally:
+        for server in (backend, chroma, redis):
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=40.0, help="queries per second")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of query load")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="ONNX threads per worker")
+    parser.add_argument("--parallel-uploads", type=int, default=4)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
