@@ -16,7 +16,6 @@ def citation_chip(citation: rx.Var[models.Citation]) -> rx.Component:
         rx.text(f"[{citation.index}]", weight="bold"),
         rx.text(
             citation.title,
-            trim="both",
             max_width="220px",
             overflow="hidden",
             white_space="nowrap",
@@ -260,7 +259,6 @@ def upload_row(row: rx.Var[models.UploadRow]) -> rx.Component:
             row.filename,
             size="2",
             weight="medium",
-            trim="both",
             min_width="0",
             overflow="hidden",
             text_overflow="ellipsis",

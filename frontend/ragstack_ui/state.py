@@ -404,4 +404,4 @@ class StatusState(AppState):
             self.status_error = ""
         finally:
             self.checking = False
-            self.checked_at = time.strftime("%H:%M:%S")
+            self.checked_at = time.strftime("%H:%M:%S UTC", time.gmtime())

@@ -70,8 +70,9 @@ def create_app() -> Starlette:
 
     async def ready(request: Request) -> Response:
         status = store.mode["ready"] or ("degraded" if store.mode["llm_down"] else "ready")
+        chroma_ok = status != "unready"
         checks = {
-            "chromadb": {"ok": status != "unready", "detail": "heartbeat ok"},
+            "chromadb": {"ok": chroma_ok, "detail": "heartbeat ok" if chroma_ok else "timed out"},
             "redis": {"ok": True, "detail": "PONG"},
             "llm": {"ok": status == "ready", "detail": "model loaded"},
         }

@@ -45,6 +45,7 @@ def test_upload_ask_stream_cite_reload(page, ui, fake_backend, tmp_path):
     # Larger than the fake's inline limit: ingested in the background, followed through /jobs.
     travel = write(tmp_path, "travel_rules.md", "# Travel\n" + "Book trains early. " * 200)
     upload(page, ui, [vacation, travel])
+    screenshot(page, "fake-documents")
 
     # The fake cites the newest document.
     ask(page, ui, "When should trains be booked?")
