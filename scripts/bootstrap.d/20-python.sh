@@ -4,3 +4,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[dev,test]'
+# The collection as Ansible sees an installed one: ragstack.platform -> this checkout.
+mkdir -p .cache/collections/ansible_collections/ragstack
+ln -sfn ../../../.. .cache/collections/ansible_collections/ragstack/platform

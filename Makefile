@@ -1,0 +1,30 @@
+# The two commands of the README, and their parts.
+.PHONY: demo test bootstrap lint pytest molecule lab-down collection
+
+## Bring up the lab hosts and deploy the stack onto them, then print where to look.
+demo: bootstrap
+	scripts/demo
+
+## Run every test (linters, pytest, molecule); what CI runs.
+test: bootstrap
+	scripts/test
+
+bootstrap:
+	scripts/bootstrap
+
+lint:
+	scripts/test lint
+
+pytest:
+	scripts/test pytest
+
+molecule:
+	scripts/test molecule $(SCENARIO)
+
+## Remove the lab hosts.
+lab-down:
+	scripts/lab down
+
+## Build the collection tarball (ragstack-platform-VERSION.tar.gz).
+collection:
+	.venv/bin/ansible-galaxy collection build --force --output-path build/

@@ -1,0 +1,114 @@
+"""The collection as users get it: a built tarball that installs and resolves roles by FQCN."""
+
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "plugins" / "filter"))
+
+from addresses import group_addresses  # noqa: E402
+
+
+def ansible(tool: str, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT):
+    return subprocess.run(
+        [str(BIN / tool), *args],
+        cwd=cwd,
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1", "PAGER": "cat", **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def installed_collection(tmp_path_factory) -> Path:
+    build_dir = tmp_path_factory.mktemp("build")
+    built = ansible("ansible-galaxy", "collection", "build", "--output-path", str(build_dir))
+    assert built.returncode == 0, built.stderr
+    (tarball,) = build_dir.glob("ragstack-platform-*.tar.gz")
+    with tarfile.open(tarball) as archive:
+        names = archive.getnames()
+    assert "roles/common/tasks/main.yml" in names
+    assert "plugins/filter/addresses.py" in names
+    assert not [n for n in names if n.startswith(("app/", ".venv", "tests/", ".lab"))]
+    target = tmp_path_factory.mktemp("collections")
+    installed = ansible(
+        "ansible-galaxy",
+        "collection",
+        "install",
+        "--offline",
+        "-p",
+        str(target),
+        str(tarball),
+        cwd=target,
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert (target / "ansible_collections/ragstack/platform/roles/common/meta").is_dir()
+    return target
+
+
+def test_roles_resolve_by_fqcn_from_the_tarball(installed_collection, tmp_path):
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(installed_collection)}
+    doc = ansible("ansible-doc", "-t", "role", "ragstack.platform.common", env=env, cwd=tmp_path)
+    assert doc.returncode == 0, doc.stderr
+    assert "common_ssh_permit_root_login" in doc.stdout
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: all\n  roles:\n    - ragstack.platform.common\n"
+        "  tasks:\n    - ansible.builtin.debug:\n"
+        "        msg: \"{{ ['app'] | ragstack.platform.group_addresses(groups, hostvars) }}\"\n"
+    )
+    check = ansible(
+        "ansible-playbook",
+        "--syntax-check",
+        "-i",
+        "localhost,",
+        str(playbook),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_bad_variable_fails_early_naming_it(tmp_path):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("- hosts: all\n  roles:\n    - ragstack.platform.common\n")
+    run = ansible(
+        "ansible-playbook",
+        "--check",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        str(playbook),
+        "-e",
+        "common_ssh_permit_root_login=yes",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache/collections")},
+    )
+    assert run.returncode != 0
+    assert "common_ssh_permit_root_login" in run.stdout
+    # The preflight is the first thing that runs: no package or config task was reached.
+    assert "Install the baseline packages" not in run.stdout
+
+
+def test_group_addresses_prefers_facts_and_skips_unknown_groups():
+    groups = {"app": ["a1", "a2"], "cache": ["c1"]}
+    hostvars = {
+        "a1": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.5"}}, "ansible_host": "x"},
+        "a2": {"ansible_host": "10.0.0.6"},
+        "c1": {"ansible_host": "10.0.0.7"},
+    }
+    assert group_addresses(["app", "missing"], groups, hostvars) == ["10.0.0.5", "10.0.0.6"]
+    assert group_addresses(["app", "cache", "app"], groups, hostvars) == [
+        "10.0.0.5",
+        "10.0.0.6",
+        "10.0.0.7",
+    ]
