@@ -1,0 +1,11 @@
+"""Checks shared by the molecule scenarios' testinfra tests (import with sys.path)."""
+
+import re
+
+
+def unit_exposure(host, unit: str) -> float:
+    """`systemd-analyze security` overall exposure of a unit (0 = best, 10 = worst)."""
+    output = host.check_output(f"systemd-analyze security --no-pager {unit}")
+    match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", output)
+    assert match, output[-500:]
+    return float(match.group(1))
