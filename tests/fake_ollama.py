@@ -1,8 +1,10 @@
-"""TEST DOUBLE of an Ollama server: ``/api/tags`` and ``/api/chat`` (NDJSON stream or not).
+"""TEST DOUBLE of an LLM server: Ollama's ``/api/tags``, ``/api/chat`` (NDJSON stream or not) and
+``/api/embed``, and the OpenAI-compatible ``/v1/models`` and ``/v1/chat/completions`` (SSE).
 
 It is not a language model. Its answer is deterministic and built from the prompt: the first
 sentence of context passage [1], followed by the citation marker ``[1]``, so tests can check that
-the passages reached the "model" and that citations flow back.
+the passages reached the "model" and that citations flow back. Its embeddings are hashed bags of
+words (64 dimensions): lexical, deterministic, enough to rank a document that shares the words.
 
 Behaviour is switched at run time with ``POST /_control {"mode": ...}``:
   ok          normal answers (default)
@@ -18,12 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"mode": "ok", "chat_calls": 0, "model": "fake-llm"}
+STATE = {"mode": "ok", "chat_calls": 0, "embed_calls": 0, "model": "fake-llm"}
+DIMENSIONS = 64
 LOCK = threading.Lock()
 
 
@@ -34,6 +39,14 @@ def answer_for(messages: list[dict]) -> str:
         return "I do not know."
     first = re.split(r"(?<=[.!?])\s", match.group(1).strip(), maxsplit=1)[0]
     return f"According to the documents, {first} [1]"
+
+
+def embed(text: str) -> list[float]:
+    vector = [0.0] * DIMENSIONS
+    for word in re.findall(r"\w+", text.lower()):
+        vector[zlib.crc32(word.encode()) % DIMENSIONS] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -58,8 +71,11 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/api/tags":
             name = f"{STATE['model']}:latest"
             self._json(200, {"models": [{"name": name, "model": name, "size": 1}]})
+        elif self.path == "/v1/models":
+            self._json(200, {"object": "list", "data": [{"id": STATE["model"]}]})
         elif self.path == "/_stats":
-            self._json(200, {"chat_calls": STATE["chat_calls"], "mode": STATE["mode"]})
+            stats = {k: STATE[k] for k in ("chat_calls", "embed_calls", "mode")}
+            self._json(200, stats)
         else:
             self._json(404, {"error": "not found"})
 
@@ -72,9 +88,17 @@ class Handler(BaseHTTPRequestHandler):
                     STATE["chat_calls"] = 0
             self._json(200, {"mode": STATE["mode"]})
             return
-        if self.path != "/api/chat":
+        if self.path == "/api/embed":
+            with LOCK:
+                STATE["embed_calls"] += 1
+            texts = body.get("input", [])
+            texts = [texts] if isinstance(texts, str) else texts
+            self._json(200, {"model": body.get("model"), "embeddings": [embed(t) for t in texts]})
+            return
+        if self.path not in ("/api/chat", "/v1/chat/completions"):
             self._json(404, {"error": "not found"})
             return
+        openai = self.path.startswith("/v1/")
         with LOCK:
             STATE["chat_calls"] += 1
             mode = STATE["mode"]
@@ -87,6 +111,9 @@ class Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"model '{body.get('model')}' not found"})
             return
         text = answer_for(body.get("messages", []))
+        if openai:
+            self._openai(body, text)
+            return
         if not body.get("stream", True):
             self._json(
                 200,
@@ -116,6 +143,23 @@ class Handler(BaseHTTPRequestHandler):
         final = {"model": body["model"], "message": {"role": "assistant", "content": ""}}
         final.update(done=True, prompt_eval_count=42, eval_count=len(words))
         self._chunk(json.dumps(final) + "\n")
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _openai(self, body: dict, text: str) -> None:
+        usage = {"prompt_tokens": 42, "completion_tokens": len(text.split())}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": text}
+            self._json(200, {"choices": [{"index": 0, "message": message}], "usage": usage})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for position, word in enumerate(text.split(" ")):
+            delta = {"content": word if position == 0 else f" {word}"}
+            self._chunk(f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n")
+        self._chunk(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n")
+        self._chunk("data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
 
     def _chunk(self, text: str) -> None:

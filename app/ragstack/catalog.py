@@ -63,6 +63,7 @@ class Collection(BaseModel):
 class CollectionRecord(Collection):
     store_name: str
     version: int
+    embedding_model: str | None = None
 
     def public(self) -> Collection:
         return Collection.model_validate(self.model_dump(include=set(Collection.model_fields)))
@@ -110,7 +111,7 @@ class Catalog:
 
     # collections
     async def create_collection(
-        self, name: str, description: str | None, store_name: str
+        self, name: str, description: str | None, store_name: str, embedding_model: str
     ) -> CollectionRecord:
         key = self._coll(name)
         if not await self._redis.hsetnx(key, "name", name):
@@ -121,11 +122,13 @@ class Catalog:
             created_at=utcnow(),
             store_name=store_name,
             version=1,
+            embedding_model=embedding_model,
         )
         fields = {
             "description": description or "",
             "created_at": record.created_at,
             "store_name": store_name,
+            "embedding_model": embedding_model,
             "version": 1,
             "document_count": 0,
             "chunk_count": 0,
@@ -155,6 +158,7 @@ class Catalog:
             created_at=raw["created_at"],
             store_name=raw["store_name"],
             version=int(raw["version"]),
+            embedding_model=raw.get("embedding_model") or None,
         )
 
     async def list_collections(self) -> list[CollectionRecord]:

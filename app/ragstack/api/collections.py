@@ -23,7 +23,9 @@ async def create_collection(
     store_name = f"rs_{uuid.uuid4().hex}"
     await services.store.create(store_name)
     try:
-        record = await services.catalog.create_collection(body.name, body.description, store_name)
+        record = await services.catalog.create_collection(
+            body.name, body.description, store_name, services.retrieval.embedding_model
+        )
     except Exception:
         await services.store.drop(store_name)
         raise

@@ -13,7 +13,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ragstack.catalog import Catalog, Document, DocumentStatus, Job, JobStatus, utcnow
-from ragstack.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, RagstackError
+from ragstack.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RagstackError,
+)
 from ragstack.ingest.chunking import chunk_sections
 from ragstack.ingest.parsers import Limits, parse
 from ragstack.ingest.safety import (
@@ -84,6 +90,11 @@ class IngestService:
         metadata_json: str | None,
     ) -> UploadOutcome:
         record = await self._catalog.get_collection(collection)
+        if record.embedding_model and record.embedding_model != self._embedder.model_id:
+            raise ConflictError(
+                f"collection {collection!r} was indexed with {record.embedding_model}, "
+                f"but this service embeds with {self._embedder.model_id}"
+            )
         name = check_filename(filename)
         fmt = format_for(name, declared_type)
         metadata = parse_metadata(metadata_json)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ragstack.cache import EmbeddingCache, ResultCache, in_background, normalize_query
 from ragstack.catalog import Catalog, CollectionRecord
+from ragstack.errors import ConflictError
 from ragstack.retrieval.bm25 import Bm25Index, IndexedChunk, build_index
 from ragstack.retrieval.embedding import Embedder
 from ragstack.retrieval.fusion import reciprocal_rank_fusion
@@ -34,7 +35,6 @@ class Hit:
 @dataclass
 class _WorkerIndex:
     version: int
-    live: set[str]
     bm25: Bm25Index
 
 
@@ -98,7 +98,7 @@ class RetrievalService:
                 if c.metadata.get("document_id") in live
             ]
             bm25 = await asyncio.to_thread(build_index, indexed)
-            fresh = _WorkerIndex(version=version, live=live, bm25=bm25)
+            fresh = _WorkerIndex(version=version, bm25=bm25)
             self._indexes[record.store_name] = fresh
             return fresh
 
@@ -106,10 +106,22 @@ class RetrievalService:
         self._indexes.pop(store_name, None)
         self._locks.pop(store_name, None)
 
+    @property
+    def embedding_model(self) -> str:
+        return self._embedder.model_id
+
+    def check_model(self, record: CollectionRecord) -> None:
+        if record.embedding_model and record.embedding_model != self._embedder.model_id:
+            raise ConflictError(
+                f"collection {record.name!r} was indexed with {record.embedding_model}, "
+                f"but this service embeds with {self._embedder.model_id}; re-ingest it"
+            )
+
     async def search(
         self, collection: str, query: str, top_k: int, filters: Mapping[str, Any] | None = None
     ) -> list[Hit]:
         record = await self._catalog.get_collection(collection)
+        self.check_model(record)
         filters = dict(filters or {})
         normalized = normalize_query(query)
         key = self._cache.key(
