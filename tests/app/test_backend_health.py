@@ -52,3 +52,16 @@ def test_metrics_exposes_our_series(backend_server, client, new_collection):
     assert "ragstack_http_request_duration_seconds_bucket" in text
     assert f'ragstack_index_chunks{{collection="{name}"}} 0.0' in text
     assert 'ragstack_cache_requests_total{cache="query",result="miss"}' in text
+
+
+def test_redis_down_gives_503_not_500(backend_factory):
+    from servers import free_port
+
+    backend = backend_factory(env={"RAGSTACK_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    ready = httpx.get(f"{backend.url}/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["redis"]["ok"] is False
+    response = httpx.get(f"{backend.url}/v1/collections", headers=backend.headers())
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Redis is unavailable"}
+    assert httpx.get(f"{backend.url}/health").status_code == 200
