@@ -43,6 +43,7 @@ def installed_collection(tmp_path_factory) -> Path:
         "collection",
         "install",
         "--offline",
+        "--force",  # ragstack.platform is "installed" already: the checkout, via .cache
         "-p",
         str(target),
         str(tarball),
