@@ -142,8 +142,8 @@ def test_upload_without_file_field(client, seeded):
 
 
 @pytest.fixture(scope="module")
-def small_limits(backend_factory):
-    backend = backend_factory(env={"RAGSTACK_MAX_UPLOAD_BYTES": "20000"})
+def small_limits(constrained_backend):
+    backend = constrained_backend
     with backend.client() as client:
         client.post("/v1/collections", json={"name": "limits"})
         yield backend, client
@@ -160,6 +160,8 @@ def test_oversize_upload_refused(small_limits):
     assert response.status_code == 413
     assert index_state(client, "limits") == before
     assert upload(client, "limits", "ok.txt", b"a small file").status_code == 201
+    # Between the inline and the upload limit: accepted, ingested in the background.
+    assert upload(client, "limits", "mid.txt", b"words " * 1000).status_code == 202
 
 
 @pytest.mark.parametrize(

@@ -162,18 +162,23 @@ def check_extractive(answer: dict) -> None:
     assert answer["citations"][0]["filename"] == "ops.md"
 
 
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"RAGSTACK_LLM_PROVIDER": "none"},
-        {"RAGSTACK_LLM_PROVIDER": "ollama", "RAGSTACK_LLM_BASE_URL": "http://127.0.0.1:1"},
-    ],
-    ids=["no-llm", "llm-down"],
-)
-def test_degraded_extractive_answers(backend_factory, env):
-    env = {**env, "RAGSTACK_LLM_MAX_RETRIES": "1", "RAGSTACK_LLM_RETRY_BACKOFF_SECONDS": "0.01"}
-    backend = backend_factory(env=env)
+@pytest.fixture(scope="module")
+def llm_down_backend(backend_factory):
+    return backend_factory(
+        env={
+            "RAGSTACK_LLM_PROVIDER": "ollama",
+            "RAGSTACK_LLM_BASE_URL": "http://127.0.0.1:1",  # nothing listens on port 1
+            "RAGSTACK_LLM_MAX_RETRIES": "1",
+            "RAGSTACK_LLM_RETRY_BACKOFF_SECONDS": "0.01",
+        }
+    )
+
+
+@pytest.mark.parametrize("which", ["no-llm", "llm-down"])
+def test_degraded_extractive_answers(which, constrained_backend, llm_down_backend):
+    backend = constrained_backend if which == "no-llm" else llm_down_backend
     with backend.client() as client:
+        client.delete("/v1/collections/degraded")
         client.post("/v1/collections", json={"name": "degraded"})
         fill(client, "degraded")
         body = {"collection": "degraded", "message": "When do backups run?"}

@@ -26,9 +26,8 @@ def test_ready_reports_each_dependency(backend_server):
     assert all(check["ok"] for check in body["checks"].values()), body
 
 
-def test_ready_is_degraded_without_llm(backend_factory):
-    backend = backend_factory(env={"RAGSTACK_LLM_PROVIDER": "none"})
-    body = httpx.get(f"{backend.url}/ready").json()
+def test_ready_is_degraded_without_llm(constrained_backend):
+    body = httpx.get(f"{constrained_backend.url}/ready").json()
     assert body["status"] == "degraded"
     assert body["checks"]["llm"]["ok"] is False
     assert body["checks"]["redis"]["ok"] and body["checks"]["chromadb"]["ok"]

@@ -139,9 +139,8 @@ def test_list_pagination_get_and_delete(client, new_collection):
     assert client.get(f"/v1/collections/{name}").json()["document_count"] == 4
 
 
-def test_large_file_runs_as_background_job(backend_factory):
-    backend = backend_factory(env={"RAGSTACK_INLINE_INGEST_MAX_BYTES": "1000"})
-    with backend.client() as client:
+def test_large_file_runs_as_background_job(constrained_backend):
+    with constrained_backend.client() as client:
         assert client.post("/v1/collections", json={"name": "jobs-test"}).status_code == 201
         body = ("Paragraph about maintenance windows. " * 20 + "\n\n") * 10
         body += "The magic number for the background job test is 4817."
@@ -163,12 +162,11 @@ def test_large_file_runs_as_background_job(backend_factory):
         assert client.get("/v1/jobs/unknownjob").status_code == 404
 
 
-def test_background_job_failure_is_reported(backend_factory):
-    backend = backend_factory(env={"RAGSTACK_INLINE_INGEST_MAX_BYTES": "100"})
-    with backend.client() as client:
+def test_background_job_failure_is_reported(constrained_backend):
+    with constrained_backend.client() as client:
         client.post("/v1/collections", json={"name": "jobs-fail"})
         # Valid header, garbage body: only the parser (in the background) can tell.
-        response = upload(client, "jobs-fail", "broken.pdf", b"%PDF-1.4\n" + b"\x00garbage" * 50)
+        response = upload(client, "jobs-fail", "broken.pdf", b"%PDF-1.4\n" + b"\x00garbage" * 200)
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]
         deadline = time.monotonic() + 30

@@ -78,3 +78,12 @@ def test_metrics_aggregate_all_workers(two_workers):
         assert fresh_get(backend, "/health").status_code == 200
     assert served() == before + 10
     assert 'ragstack_index_chunks{collection="multi"}' in fresh_get(backend, "/metrics").text
+
+
+def test_rate_limit_is_shared_by_workers(two_workers):
+    headers = two_workers.headers(two_workers.keys["limited"])  # burst 3, then 6/min
+    codes = []
+    for _ in range(7):
+        with httpx.Client(base_url=two_workers.url, headers=headers, timeout=30) as fresh:
+            codes.append(fresh.get("/v1/collections").status_code)
+    assert codes == [200] * 3 + [429] * 4, codes
