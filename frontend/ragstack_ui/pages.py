@@ -287,11 +287,23 @@ def upload_card() -> rx.Component:
                     rx.text(
                         "PDF, text, Markdown, HTML… several at once.", size="1", color_scheme="gray"
                     ),
+                    # The keyboard way in: a real button (Tab, then Enter or Space).
+                    rx.button(
+                        rx.icon("folder-open", size=14),
+                        "Choose files",
+                        variant="surface",
+                        size="1",
+                        margin_top="6px",
+                        id="choose-files",
+                        type="button",
+                    ),
                     align="center",
                     spacing="1",
                 ),
                 id=UPLOAD_ID,
                 multiple=True,
+                # The drop zone itself is not a tab stop; the button inside it is.
+                no_keyboard=True,
                 border=f"2px dashed {rx.color('accent', 7)}",
                 border_radius="12px",
                 padding="20px",

@@ -140,6 +140,10 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    from playwright.sync_api import expect
+
+    # Generous: the CI machine has 2 cores and other suites may run beside this one.
+    expect.set_options(timeout=20_000)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(20_000)

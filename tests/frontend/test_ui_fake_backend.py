@@ -44,7 +44,7 @@ def test_upload_ask_stream_cite_reload(page, ui, fake_backend, tmp_path):
     )
     # Larger than the fake's inline limit: ingested in the background, followed through /jobs.
     travel = write(tmp_path, "travel_rules.md", "# Travel\n" + "Book trains early. " * 200)
-    upload(page, ui, [vacation, travel])
+    upload(page, ui, [vacation, travel], keyboard=True)
     screenshot(page, "fake-documents")
 
     # The fake cites the newest document.
@@ -56,7 +56,8 @@ def test_upload_ask_stream_cite_reload(page, ui, fake_backend, tmp_path):
     expect(citation).to_contain_text("Travel Rules")
     screenshot(page, "fake-chat-answer")
 
-    citation.click()
+    citation.focus()
+    page.keyboard.press("Enter")
     expect(page.locator(".cited-passage")).to_contain_text("Book trains early.")
     expect(page.get_by_role("dialog")).to_contain_text("travel_rules.md")
     page.keyboard.press("Escape")

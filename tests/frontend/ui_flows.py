@@ -31,6 +31,12 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+def wait_hydrated(page: Page) -> None:
+    """The page is live (event handlers attached, state loaded): the collection picker shows."""
+    picker = page.get_by_role("combobox", name="Collection").filter(visible=True)
+    expect(picker).to_be_visible()
+
+
 def expect_collection(page: Page, name: str) -> None:
     """The visible collection picker (sidebar or phone top bar) shows `name`."""
     picker = page.get_by_role("combobox", name="Collection").filter(visible=True)
@@ -47,12 +53,25 @@ def choose_collection(page: Page, base: str, name: str) -> None:
     expect(card.get_by_text("In use")).to_be_visible()
 
 
-def upload(page: Page, base: str, files: list[Path]) -> None:
+def upload(page: Page, base: str, files: list[Path], keyboard: bool = False) -> None:
+    """Choose files and upload them; with `keyboard`, the buttons are reached with Tab/Enter."""
     page.goto(base + "/documents")
+    wait_hydrated(page)
+    if keyboard:
+        page.get_by_role("button", name="Refresh").focus()
+        page.keyboard.press("Tab")  # the next tab stop is the drop zone's "Choose files"
+        expect(page.locator("#choose-files")).to_be_focused()
+    # Headless chromium does not reliably report a file dialog opened by a key press to
+    # Playwright (the page does open it), so the files are handed to the input directly.
     page.locator("#documents-upload input[type=file]").set_input_files([str(f) for f in files])
     for f in files:
         expect(page.get_by_text(f.name).first).to_be_visible()
-    page.locator("#upload-button").click()
+    if keyboard:
+        page.keyboard.press("Tab")  # on to the Upload button
+        expect(page.locator("#upload-button")).to_be_focused()
+        page.keyboard.press("Enter")
+    else:
+        page.locator("#upload-button").click()
     rows = page.locator("#upload-list .upload-row")
     expect(rows).to_have_count(len(files))
     for f in files:
