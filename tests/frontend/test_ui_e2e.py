@@ -85,3 +85,33 @@ def test_upload_ask_streamed_cited_answer(page, real_backend, pacing_proxy, star
     page.goto(ui + "/status")
     expect(page.locator("#ready-summary")).to_contain_text("ready")
     screenshot(page, "e2e-status")
+
+
+def test_real_refusals_are_explained(page, real_backend, start_ui, tmp_path):
+    """The backend's own 403 and 429 answers reach the person as sentences."""
+    collection = f"e2e-{uuid.uuid4().hex[:8]}"
+    with real_backend.client() as admin:
+        admin.post("/v1/collections", json={"name": collection}).raise_for_status()
+
+    read_only = start_ui(real_backend.url, real_backend.keys["read"])
+    choose_collection(page, read_only, collection)
+    document = tmp_path / "notes.txt"
+    document.write_text("Read-only keys cannot add documents.\n")
+    page.goto(read_only + "/documents")
+    page.locator("#documents-upload input[type=file]").set_input_files(str(document))
+    page.locator("#upload-button").click()
+    row = page.locator("#upload-list .upload-row").filter(has_text="notes.txt")
+    expect(row.get_by_text("failed", exact=True)).to_be_visible()
+    expect(row).to_contain_text("not allowed to do this (403)")
+
+    # The "limited" key allows a burst of 3 requests; page loads spend some of them.
+    limited = start_ui(real_backend.url, real_backend.keys["limited"])
+    page.goto(limited + "/")
+    for attempt in range(6):
+        ask(page, limited, f"Question {attempt}?")
+        if "Too many requests" in page.locator(".message.assistant").last.inner_text():
+            break
+    expect(page.locator(".message.assistant").last).to_contain_text(
+        "Too many requests: the backend is rate limiting. Try again in"
+    )
+    screenshot(page, "e2e-rate-limited")
