@@ -105,10 +105,22 @@ def sidebar(active: str) -> rx.Component:
             padding_top="12px",
         ),
         rx.spacer(),
-        rx.text(
-            "Answers cite the documents they come from.",
-            size="1",
+        rx.link(
+            rx.hstack(
+                rx.box(
+                    width="8px",
+                    height="8px",
+                    border_radius="50%",
+                    background=rx.color(AppState.backend_tone, 9),
+                ),
+                rx.text(AppState.backend_label, size="1"),
+                align="center",
+                spacing="2",
+            ),
+            href="/status",
             color_scheme="gray",
+            underline="hover",
+            id="backend-indicator",
         ),
         display=DESKTOP_ONLY,
         width="240px",

@@ -294,6 +294,14 @@ READY_SUMMARY = {
 }
 
 
+BACKEND_LABEL = {
+    "ok": "Backend connected",
+    "unreachable": "Backend unreachable",
+    "error": "Backend refused a request",
+}
+BACKEND_TONE = {"ok": "green", "unreachable": "red", "error": "amber"}
+
+
 @dataclass
 class CheckRow:
     name: str = ""

@@ -36,7 +36,16 @@ class AppState(rx.State):
     collection: str = rx.LocalStorage("", name="ragstack_collection", sync=True)
     collections: list[models.CollectionRow] = []
     collections_error: str = ""
+    # ok | unreachable | error (answered, but refused or failed) | unknown (not asked yet)
     backend_status: str = "unknown"
+
+    @rx.var
+    def backend_label(self) -> str:
+        return models.BACKEND_LABEL.get(self.backend_status, "Backend status unknown")
+
+    @rx.var
+    def backend_tone(self) -> str:
+        return models.BACKEND_TONE.get(self.backend_status, "gray")
 
     @rx.var
     def collection_names(self) -> list[str]:
@@ -48,7 +57,7 @@ class AppState(rx.State):
             items = await backend().list_collections()
         except BackendError as exc:
             self.collections_error = exc.message
-            self.backend_status = "unreachable" if exc.status is None else self.backend_status
+            self.backend_status = "unreachable" if exc.status is None else "error"
             return
         self.collections_error = ""
         self.backend_status = "ok"
@@ -398,7 +407,9 @@ class StatusState(AppState):
             payload = await backend().ready()
         except BackendError as exc:
             self.overall, self.checks, self.status_error = "unreachable", [], exc.message
+            self.backend_status = "unreachable" if exc.status is None else "error"
         else:
+            self.backend_status = "ok"
             self.overall = str(payload.get("status"))
             self.checks = models.checks_from_ready(payload)
             self.status_error = ""
