@@ -46,26 +46,36 @@ def _digest(*parts: Any) -> str:
 
 
 class ResultCache:
-    """JSON values keyed by (kind, collection incarnation, index version, request parameters)."""
+    """JSON results keyed by (kind, collection name, request parameters). Each entry records the
+    collection incarnation and index version it was computed for, and is only used while they are
+    current: any ingestion or deletion bumps the version, so old entries are never served. Keeping
+    the version out of the key lets the lookup share one Redis round trip with the collection's."""
 
     def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
         self._redis = redis
         self._prefix = prefix
         self._ttl = ttl_seconds
 
-    def key(self, kind: str, store_name: str, version: int, **params: Any) -> str:
-        return f"{self._prefix}:cache:{kind}:{store_name}:{version}:{_digest(params)}"
+    @property
+    def enabled(self) -> bool:
+        return self._ttl > 0
 
-    async def get(self, kind: str, key: str) -> Any | None:
-        if self._ttl <= 0:
+    def key(self, kind: str, collection: str, **params: Any) -> str:
+        return f"{self._prefix}:cache:{kind}:{collection}:{_digest(params)}"
+
+    def decode(self, kind: str, raw: str | None, store_name: str, version: int) -> Any | None:
+        """The cached value if ``raw`` was stored for this incarnation and version."""
+        if not self.enabled:
             return None
-        raw = await self._redis.get(key)
-        CACHE_REQUESTS.labels(kind, "miss" if raw is None else "hit").inc()
-        return None if raw is None else json.loads(raw)
+        entry = json.loads(raw) if raw else None
+        fresh = entry is not None and entry.get("at") == [store_name, version]
+        CACHE_REQUESTS.labels(kind, "hit" if fresh else "miss").inc()
+        return entry["value"] if fresh else None
 
-    async def put(self, key: str, value: Any) -> None:
-        if self._ttl > 0:
-            await self._redis.set(key, json.dumps(value), ex=self._ttl)
+    async def put(self, key: str, store_name: str, version: int, value: Any) -> None:
+        if self.enabled:
+            entry = {"at": [store_name, version], "value": value}
+            await self._redis.set(key, json.dumps(entry), ex=self._ttl)
 
 
 class EmbeddingCache:
@@ -74,19 +84,22 @@ class EmbeddingCache:
         self._prefix = f"{prefix}:emb:{model_id}"
         self._ttl = ttl_seconds
 
-    def _key(self, text: str) -> str:
+    @property
+    def enabled(self) -> bool:
+        return self._ttl > 0
+
+    def key(self, text: str) -> str:
         return f"{self._prefix}:{hashlib.sha256(text.encode()).hexdigest()}"
 
-    async def get(self, text: str) -> list[float] | None:
-        if self._ttl <= 0:
+    def decode(self, raw: str | None) -> list[float] | None:
+        if not self.enabled:
             return None
-        raw = await self._redis.get(self._key(text))
         CACHE_REQUESTS.labels("embedding", "miss" if raw is None else "hit").inc()
         if raw is None:
             return None
         return np.frombuffer(base64.b64decode(raw), dtype=np.float32).tolist()
 
     async def put(self, text: str, vector: list[float]) -> None:
-        if self._ttl > 0:
+        if self.enabled:
             encoded = base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes())
-            await self._redis.set(self._key(text), encoded, ex=self._ttl)
+            await self._redis.set(self.key(text), encoded, ex=self._ttl)

@@ -148,6 +148,19 @@ class Catalog:
             raise NotFoundError(f"collection {name!r} does not exist")
         return self._collection_from(raw)
 
+    async def get_collection_with(
+        self, name: str, keys: list[str]
+    ) -> tuple[CollectionRecord, list[str | None]]:
+        """The collection and the values of ``keys`` (cache entries), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._coll(name))
+            for key in keys:
+                pipe.get(key)
+            raw, *values = await pipe.execute()
+        if not raw or "store_name" not in raw:
+            raise NotFoundError(f"collection {name!r} does not exist")
+        return self._collection_from(raw), values
+
     @staticmethod
     def _collection_from(raw: dict[str, str]) -> CollectionRecord:
         return CollectionRecord(

@@ -189,3 +189,40 @@ def test_metadata_must_be_a_flat_object(client, new_collection):
         response = upload(client, name, "m.txt", b"text", metadata=bad)
         assert response.status_code == 400, (bad, response.text)
     assert json.loads(client.get(f"/v1/collections/{name}").text)["document_count"] == 0
+
+
+def test_replacement_is_atomic_for_concurrent_queries(backend_server, client, new_collection):
+    import threading
+
+    name = new_collection()
+
+    def version(n: int) -> bytes:
+        paragraphs = [
+            f"Lighthouse manual version {n} part {k}. " + "Lamp care. " * 60 for k in range(3)
+        ]
+        return "\n\n".join(paragraphs).encode()
+
+    assert upload(client, name, "manual.txt", version(0)).json()["chunk_count"] == 3
+    seen: list[tuple[int, int]] = []
+    stop = threading.Event()
+
+    def query_loop() -> None:
+        with backend_server.client() as reader:
+            while not stop.is_set():
+                body = {"collection": name, "query": "lighthouse manual version part", "top_k": 10}
+                hits = reader.post("/v1/query", json=body).json()["results"]
+                seen.append((len(hits), len({h["document_id"] for h in hits})))
+
+    thread = threading.Thread(target=query_loop)
+    thread.start()
+    try:
+        for n in range(1, 6):
+            assert upload(client, name, "manual.txt", version(n)).status_code == 201
+    finally:
+        stop.set()
+        thread.join()
+    assert len(seen) > 5
+    # Every answer saw exactly one version of the document, whole: never both, never neither.
+    assert set(seen) == {(3, 1)}, seen
+    final = _query(client, name, "lighthouse manual version part", top_k=10)
+    assert all("version 5" in h["text"] for h in final)

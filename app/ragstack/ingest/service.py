@@ -242,10 +242,16 @@ class IngestService:
         )
         replaced_id = await self._catalog.live_id_for_name(document.collection, document.filename)
         old = await self._catalog.activate_document(ready, replaced_id)
-        if old is not None:
-            await self._store.delete_document(store_name, old.id)
-            await asyncio.to_thread(shutil.rmtree, self.original_dir(old.collection, old.id), True)
-        await self.refresh_gauges(document.collection)
+        # The new version is live from here on: a failure below must not undo it.
+        try:
+            if old is not None:
+                await self._store.delete_document(store_name, old.id)
+                await asyncio.to_thread(
+                    shutil.rmtree, self.original_dir(old.collection, old.id), True
+                )
+            await self.refresh_gauges(document.collection)
+        except Exception:
+            log.exception("cleanup after activating document %s failed", ready.id)
         return ready
 
     async def delete_document(self, collection: str, document_id: str) -> None:

@@ -120,21 +120,19 @@ class ChatService:
             collection, message, top_k, conversation_id
         )
         citations = citations_for(hits)
-        record = await self._catalog.get_collection(collection)
-        cache_key = self._cache.key(
-            "answer", record.store_name, record.version, q=normalize_query(message), k=top_k
-        )
+        cache_key = self._cache.key("answer", collection, q=normalize_query(message), k=top_k)
+        record, (cached,) = await self._catalog.get_collection_with(collection, [cache_key])
+        at = (record.store_name, record.version)
         text: str | None = None
         mode, degraded = "extractive", self._llm is None
         if hits and self._llm is not None:
             if not history:
-                cached = await self._cache.get("answer", cache_key)
-                text = cached["answer"] if cached else None
+                text = self._cache.decode("answer", cached, *at)
             if text is None:
                 try:
                     text = await self._llm.complete(build_messages(message, hits, history))
                     if not history:
-                        await self._cache.put(cache_key, {"answer": text})
+                        await self._cache.put(cache_key, *at, text)
                 except LlmUnavailableError as error:
                     log.warning("answering extractively: %s", error)
                     degraded = True

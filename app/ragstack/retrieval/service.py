@@ -74,8 +74,9 @@ class RetrievalService:
         self._indexes: dict[str, _WorkerIndex] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def embed_query(self, text: str) -> list[float]:
-        vector = await self._embedding_cache.get(text)
+    async def embed_query(self, text: str, cached: str | None = None) -> list[float]:
+        """The query's vector: from the embedding cache entry ``cached`` if there is one."""
+        vector = self._embedding_cache.decode(cached)
         if vector is None:
             (vector,) = await self._embedder.embed([text])
             in_background(self._embedding_cache.put(text, vector))
@@ -120,25 +121,32 @@ class RetrievalService:
     async def search(
         self, collection: str, query: str, top_k: int, filters: Mapping[str, Any] | None = None
     ) -> list[Hit]:
-        record = await self._catalog.get_collection(collection)
-        self.check_model(record)
         filters = dict(filters or {})
-        normalized = normalize_query(query)
-        key = self._cache.key(
-            "query", record.store_name, record.version, q=normalized, k=top_k, f=filters
+        key = self._cache.key("query", collection, q=normalize_query(query), k=top_k, f=filters)
+        # One Redis round trip: the collection, a cached result, a cached query vector.
+        record, (cached, vector) = await self._catalog.get_collection_with(
+            collection, [key, self._embedding_cache.key(query)]
         )
-        cached = await self._cache.get("query", key)
-        if cached is not None:
-            return [Hit(**h) for h in cached]
-        hits = await self._search_uncached(record, query, top_k, filters)
-        in_background(self._cache.put(key, [h.as_dict() for h in hits]))
+        self.check_model(record)
+        result = self._cache.decode("query", cached, record.store_name, record.version)
+        if result is not None:
+            return [Hit(**h) for h in result]
+        hits = await self._search_uncached(record, query, vector, top_k, filters)
+        in_background(
+            self._cache.put(key, record.store_name, record.version, [h.as_dict() for h in hits])
+        )
         return hits
 
     async def _search_uncached(
-        self, record: CollectionRecord, query: str, top_k: int, filters: dict[str, Any]
+        self,
+        record: CollectionRecord,
+        query: str,
+        cached_vector: str | None,
+        top_k: int,
+        filters: dict[str, Any],
     ) -> list[Hit]:
         limit = max(self._candidates, top_k)
-        vector = await self.embed_query(query)
+        vector = await self.embed_query(query, cached_vector)
         vector_task = asyncio.create_task(
             self._store.nearest_ids(record.store_name, vector, limit, filters)
         )
