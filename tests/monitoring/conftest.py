@@ -1,0 +1,74 @@
+"""Fixtures of the monitoring tests: the roles' templates rendered once, the checker binaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+TOOLS = ROOT / ".cache" / "monitoring-tools" / "usr" / "bin"
+
+# (role, template, output path under the render directory)
+TEMPLATES = [
+    ("prometheus", "ragstack.rules.yml.j2", "rules/ragstack.rules.yml"),
+    ("prometheus", "prometheus.yml.j2", "prometheus.yml"),
+    ("prometheus", "blackbox-targets.yml.j2", "file_sd/blackbox-http.yml"),
+    ("alertmanager", "alertmanager.yml.j2", "alertmanager.yml"),
+    ("blackbox_exporter", "blackbox.yml.j2", "blackbox.yml"),
+    ("nginx_exporter", "stub-status.conf.j2", "nginx-stub-status.conf"),
+    ("grafana", "grafana.ini.j2", "grafana/grafana.ini"),
+    ("grafana", "datasources.yml.j2", "grafana/provisioning/datasources/ragstack.yml"),
+    ("grafana", "dashboards.yml.j2", "grafana/provisioning/dashboards/ragstack.yml"),
+    ("loki", "config.yml.j2", "loki.yml"),
+    ("alloy", "config.alloy.j2", "config.alloy"),
+    ("jaeger", "config.yaml.j2", "jaeger.yml"),
+]
+
+
+def tool(name: str) -> str:
+    """Path of a checker binary (scripts/bootstrap.d/50-monitoring.sh unpacks them)."""
+    found = shutil.which(name, path=f"{TOOLS}{os.pathsep}{os.environ.get('PATH', '')}")
+    if not found:
+        pytest.fail(f"{name} not found: run scripts/bootstrap 50-monitoring")
+    return found
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory) -> Path:
+    """Every template of TEMPLATES rendered by Ansible with the roles' defaults."""
+    out = tmp_path_factory.mktemp("monitoring-render")
+    extra = {
+        "render_dir": str(out),
+        "render_templates": [{"role": r, "src": s, "dest": d} for r, s, d in TEMPLATES],
+    }
+    env = {
+        **os.environ,
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache" / "collections"),
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    result = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "ansible-playbook"),
+            "-i",
+            str(HERE / "inventory.yml"),
+            "-e",
+            json.dumps(extra),
+            "-e",
+            f"ansible_python_interpreter={ROOT / '.venv' / 'bin' / 'python'}",
+            str(HERE / "render.yml"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return out
