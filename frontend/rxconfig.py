@@ -15,6 +15,9 @@ config = rx.Config(
     backend_port=PORT,
     api_url=os.environ.get("RAGSTACK_UI_API_URL", f"http://localhost:{PORT}"),
     telemetry_enabled=False,
+    # Pages of these origins may open the UI's websocket (read at start, comma-separated):
+    # set it to the public origin, e.g. https://rag.example.com, so no other site can drive it.
+    cors_allowed_origins=tuple(os.environ.get("RAGSTACK_UI_ALLOWED_ORIGINS", "*").split(",")),
     # One worker per host; states live in memory, so the app directory can stay read-only.
     state_manager_mode=rx.constants.StateManagerMode.MEMORY,
     show_built_with_reflex=False,

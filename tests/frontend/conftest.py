@@ -113,6 +113,7 @@ def start_ui(ui_install, tmp_path):
                 "RAGSTACK_UI_BACKEND_URL": backend_url,
                 "RAGSTACK_UI_API_KEY": api_key,
                 "RAGSTACK_UI_STATE_DIR": str(tmp_path / f"ui-state-{port}"),
+                "RAGSTACK_UI_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
             },
             health=f"http://127.0.0.1:{port}/_health",
             log=OUTPUT / f"ui-{port}.log",

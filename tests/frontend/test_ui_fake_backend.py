@@ -153,3 +153,20 @@ def test_phone_width_is_usable(browser, ui):
         screenshot(page, "fake-phone-documents")
     finally:
         context.close()
+
+
+OPEN_EVENT_SOCKET = """(url) => new Promise((resolve) => {
+  const ws = new WebSocket(url);
+  ws.onmessage = () => { resolve("open"); ws.close(); };
+  ws.onerror = () => resolve("refused");
+  ws.onclose = () => resolve("refused");
+  setTimeout(() => resolve("no answer"), 8000);
+})"""
+
+
+def test_only_the_ui_origin_may_open_its_websocket(page, ui, fake_backend):
+    socket = ui.replace("http://", "ws://") + "/_event/?EIO=4&transport=websocket"
+    page.goto(ui + "/status")
+    assert page.evaluate(OPEN_EVENT_SOCKET, socket) == "open"
+    page.goto(fake_backend.url + "/health")  # any other site
+    assert page.evaluate(OPEN_EVENT_SOCKET, socket) == "refused"
