@@ -32,7 +32,8 @@ class Services:
     ready_checks: Callable[[], Awaitable[dict[str, tuple[bool, str]]]]
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async on purpose: FastAPI runs plain ``def`` dependencies in its thread pool.
     return request.app.state.services
 
 
