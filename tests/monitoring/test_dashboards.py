@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import ROOT, tool
+from promql import grafana_to_promql, metric_names, prometheus_exprs
 
 DASHBOARDS = sorted((ROOT / "roles" / "grafana" / "files" / "dashboards").glob("*.json"))
 # Metrics other jobs write through node_exporter's textfile collector (roles/prometheus/README.md).
@@ -22,10 +23,6 @@ TEXTFILE_METRICS = {
 }
 # Families the exporters provide; molecule/monitoring checks each name against a live Prometheus.
 EXPORTER_PREFIXES = ("node_", "redis_", "nginx_", "probe_", "prometheus_", "alertmanager_")
-PROMQL_KEYWORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
-    "unless", "offset", "inf", "nan",
-}  # fmt: skip
 
 
 def backend_metric_names() -> set[str]:
@@ -45,38 +42,6 @@ def backend_metric_names() -> set[str]:
         base = family.name
         names.update(base + s for s in suffixes)
     return names
-
-
-def grafana_to_promql(expr: str) -> str:
-    """Replace Grafana's variables so promtool can parse the expression."""
-    expr = expr.replace("$__rate_interval", "5m").replace("$__interval", "1m")
-    return re.sub(r"\$\{?(\w+)\}?", ".*", expr)
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects (strings, label matchers, grouping and ranges removed)."""
-    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-    expr = re.sub(r"\{[^}]*\}", " ", expr)
-    expr = re.sub(r"\[[^\]]*\]", " ", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
-    names = set()
-    for match in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
-        rest = expr[match.end() :].lstrip()
-        if rest.startswith("("):
-            continue  # a function or aggregation
-        if match.group(0).lower() in PROMQL_KEYWORDS or match.group(0) in ("e",):
-            continue
-        names.add(match.group(0))
-    return names
-
-
-def prometheus_exprs(dashboard: dict) -> list[str]:
-    return [
-        target["expr"]
-        for panel in dashboard["panels"]
-        for target in panel.get("targets", [])
-        if target.get("datasource", panel.get("datasource", {})).get("type") == "prometheus"
-    ]
 
 
 @pytest.fixture(scope="module")
