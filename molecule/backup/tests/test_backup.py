@@ -1,0 +1,187 @@
+"""The backup role's host state, and the restore drill: ingest a corpus through the backend API,
+run playbooks/backup.yml, destroy the data and the local repository, run playbooks/restore.yml
+from the remote (SFTP) repository, and compare collections, documents, chunks and /v1/query."""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from checks import unit_exposure
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+DATA = testinfra.get_host("ansible://backup-data", ansible_inventory=INVENTORY)
+REMOTE = testinfra.get_host("ansible://backup-remote", ansible_inventory=INVENTORY)
+API_KEY = "molecule-backup-admin-key-0123456789"
+METRICS = "/var/lib/prometheus/node-exporter/ragstack_backup.prom"
+CORPUS = {
+    "runbooks": {
+        "redis.md": "# Redis\n\nRotate the Redis password with the vault, then run the role.\n\n"
+        "## Persistence\n\nAOF fsync every second; RDB snapshots are the compact copy.\n",
+        "chroma.md": "# ChromaDB\n\nChromaDB keeps the embeddings in SQLite and HNSW files.\n\n"
+        "## Backups\n\nThe backup stops ChromaDB, copies its directory and starts it again.\n",
+    },
+    "policies": {
+        "retention.txt": "Backups are kept 30 days locally and 90 days in the other region.\n"
+        "Restores are drilled: the recovery time objective is one hour.\n",
+    },
+}
+QUERIES = [
+    ("runbooks", "how do I rotate the redis password"),
+    ("runbooks", "where are the embeddings stored"),
+    ("policies", "how long are backups kept"),
+]
+
+
+def api(method, path, body=None, form=None):
+    """Call the backend on the data host's loopback; returns (status, json)."""
+    cmd = ["curl", "-sS", "-o", "/tmp/api.json", "-w", "%{http_code}", "-X", method]
+    cmd += ["-H", f"X-API-Key: {API_KEY}"]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+    for key, value in (form or {}).items():
+        cmd += ["-F", f"{key}={value}"]
+    cmd.append(f"http://127.0.0.1:8000{path}")
+    status = DATA.check_output(shlex.join(cmd))
+    text = DATA.check_output("cat /tmp/api.json")
+    return int(status), json.loads(text) if text else None
+
+
+def state():
+    """What must survive: collections, document ids and chunk counts, query results."""
+    snapshot = {"collections": {}, "queries": []}
+    _, collections = api("GET", "/v1/collections")
+    for item in sorted(collections["items"], key=lambda c: c["name"]):
+        _, docs = api("GET", f"/v1/collections/{item['name']}/documents?limit=100")
+        snapshot["collections"][item["name"]] = {
+            "document_count": item["document_count"],
+            "chunk_count": item["chunk_count"],
+            "documents": sorted(
+                (d["id"], d["filename"], d["sha256"], d["chunk_count"], d["status"])
+                for d in docs["items"]
+            ),
+        }
+    for collection, query in QUERIES:
+        request = {"collection": collection, "query": query, "top_k": 5}
+        status, answer = api("POST", "/v1/query", request)
+        assert status == 200, answer
+        hits = [(h["chunk_id"], h["document_id"], h["text"], h["score"]) for h in answer["results"]]
+        snapshot["queries"].append(hits)
+    return snapshot
+
+
+def playbook(name, *extra):
+    """Run a playbook of the repository against the scenario's hosts, as the runbooks do."""
+    cmd = ["ansible-playbook", "-i", INVENTORY, f"playbooks/{name}", *extra]
+    started = time.monotonic()
+    run = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False)
+    elapsed = time.monotonic() - started
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    return elapsed, run.stdout
+
+
+def metric(name, labels):
+    for line in DATA.file(METRICS).content_string.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name}{{{labels}}} not in {METRICS}")
+
+
+def test_timer_is_scheduled_at_two_utc_and_persistent():
+    timer = DATA.file("/etc/systemd/system/ragstack-backup.timer").content_string
+    assert "OnCalendar=*-*-* 02:00:00 UTC" in timer
+    assert "Persistent=true" in timer
+    assert DATA.service("ragstack-backup.timer").is_enabled
+    assert DATA.service("ragstack-backup.timer").is_running
+
+
+def test_backup_unit_is_sandboxed():
+    assert unit_exposure(DATA, "ragstack-backup.service") <= 3.0
+
+
+def test_secrets_are_root_only():
+    for path in ("/etc/ragstack-backup/restic-password", "/etc/ragstack-backup/backup.env"):
+        secret = DATA.file(path)
+        assert secret.user == "root" and secret.mode == 0o600
+
+
+def test_remote_user_gets_sftp_only():
+    options = (
+        "-F none -i /var/lib/ragstack-backup/id_ed25519 -o BatchMode=yes "
+        "-o UserKnownHostsFile=/var/lib/ragstack-backup/known_hosts"
+    )
+    shell = DATA.run(f"ssh {options} ragstack-backup@backup-remote id")
+    assert "uid=" not in shell.stdout
+    listing = DATA.run(f"echo ls /repos | sftp -q {options} ragstack-backup@backup-remote")
+    assert listing.rc == 0, listing.stderr
+    assert "backup-data" in listing.stdout
+    assert REMOTE.file("/srv/ragstack-backup").user == "root"
+
+
+@pytest.fixture(scope="module")
+def drill():
+    """Ingest, back up, destroy, restore; returns the states before and after and the timings."""
+    for collection, files in CORPUS.items():
+        status, body = api("POST", "/v1/collections", {"name": collection})
+        assert status in (201, 409), body
+        for filename, text in files.items():
+            DATA.check_output(f"printf %s {shlex.quote(text)} > /tmp/{filename}")
+            path = f"/v1/collections/{collection}/documents"
+            status, body = api("POST", path, form={"file": f"@/tmp/{filename}"})
+            assert status in (200, 201), body
+    before = state()
+    assert all(c["chunk_count"] > 0 for c in before["collections"].values()), before
+    assert all(before["queries"]), before
+
+    backup_seconds, _ = playbook("backup.yml")
+    local = int(metric("ragstack_backup_size_bytes", 'backup="local"'))
+    remote = int(metric("ragstack_backup_size_bytes", 'backup="remote"'))
+    pause = metric("ragstack_backup_write_pause_seconds", 'component="chromadb"')
+
+    # The disaster: the services' data and the local repository are gone.
+    DATA.check_output("systemctl stop ragstack-backend chromadb redis-server")
+    DATA.check_output("find /var/lib/redis /var/lib/chromadb /var/lib/ragstack -mindepth 1 -delete")
+    DATA.check_output("rm -rf /var/backups/ragstack")
+    DATA.check_output("systemctl start redis-server chromadb ragstack-backend")
+
+    restore_seconds, _ = playbook("restore.yml", "-e", "backup_restore_repository=remote")
+    after = state()
+    figures = {
+        "backup_seconds": round(backup_seconds, 1),
+        "restore_seconds (RTO)": round(restore_seconds, 1),
+        "snapshot_bytes_local": local,
+        "snapshot_bytes_remote": remote,
+        "chromadb_write_pause_seconds": pause,
+    }
+    print("\nDRILL", json.dumps(figures))
+    return before, after, figures
+
+
+def test_backup_published_success_for_both_repositories(drill):
+    for repo in ("local", "remote"):
+        assert metric("ragstack_backup_last_status", f'backup="{repo}"') == 1
+        last = metric("ragstack_backup_last_success_timestamp_seconds", f'backup="{repo}"')
+        assert time.time() - last < 3600
+        assert metric("ragstack_backup_size_bytes", f'backup="{repo}"') > 0
+
+
+def test_restore_brings_back_the_same_collections_documents_and_chunks(drill):
+    before, after, _ = drill
+    assert after["collections"] == before["collections"]
+
+
+def test_restore_gives_identical_query_results(drill):
+    before, after, _ = drill
+    assert after["queries"] == before["queries"]
+
+
+def test_restore_meets_the_one_hour_rto(drill):
+    assert drill[2]["restore_seconds (RTO)"] < 3600
