@@ -40,6 +40,8 @@ class ChatMessage:
     id: str = ""
     role: str = "user"
     content: str = ""
+    # `content` with each cited [n] turned into a link that opens that source (see link_citations).
+    markdown: str = ""
     citations: list[Citation] = field(default_factory=list)
     # pending (waiting for the first byte) -> streaming -> done | error
     status: str = "done"
@@ -49,6 +51,35 @@ class ChatMessage:
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+CITATION_MARK = re.compile(r"\[(\d{1,3})\](?!\()")
+CITATION_HREF = re.compile(r"^#cite-([0-9a-f]+)-(\d{1,3})$")
+
+
+def link_citations(message: ChatMessage) -> ChatMessage:
+    """Each `[n]` of a cited source becomes a link `#cite-<message id>-<n>` the page opens."""
+    known = {c.index for c in message.citations}
+
+    def link(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if n not in known:
+            return match.group(0)
+        return f"[\\[{n}\\]](#cite-{message.id}-{n})"
+
+    return replace(message, markdown=CITATION_MARK.sub(link, message.content))
+
+
+def citation_for_href(messages: list[ChatMessage], href: str) -> Citation | None:
+    """The citation a `#cite-<message id>-<n>` link points at, if any."""
+    match = CITATION_HREF.match(href or "")
+    if not match:
+        return None
+    message_id, index = match.group(1), int(match.group(2))
+    for message in messages:
+        if message.id == message_id:
+            return next((c for c in message.citations if c.index == index), None)
+    return None
 
 
 def citation_from_api(raw: dict[str, Any], position: int = 0) -> Citation:
@@ -89,12 +120,12 @@ def apply_stream_event(message: ChatMessage, event: SseEvent) -> tuple[ChatMessa
     data = event.data
     conversation_id = data.get("conversation_id") or None
     if event.event == "citations":
-        return replace(
-            message, citations=citations_from_api(data.get("citations"))
-        ), conversation_id
+        cited = replace(message, citations=citations_from_api(data.get("citations")))
+        return link_citations(cited), conversation_id
     if event.event == "token":
         text = str(data.get("text", ""))
-        return replace(message, content=message.content + text, status="streaming"), None
+        grown = replace(message, content=message.content + text, status="streaming")
+        return link_citations(grown), None
     if event.event == "done":
         notice = answer_notice(data.get("mode"), bool(data.get("degraded")))
         return replace(message, status="done", notice=notice), conversation_id
@@ -128,11 +159,13 @@ def messages_from_history(payload: dict[str, Any]) -> list[ChatMessage]:
             continue
         role = "assistant" if raw.get("role") == "assistant" else "user"
         messages.append(
-            ChatMessage(
-                id=new_id(),
-                role=role,
-                content=str(raw.get("content") or ""),
-                citations=citations_from_api(raw.get("citations")),
+            link_citations(
+                ChatMessage(
+                    id=new_id(),
+                    role=role,
+                    content=str(raw.get("content") or ""),
+                    citations=citations_from_api(raw.get("citations")),
+                )
             )
         )
     return messages

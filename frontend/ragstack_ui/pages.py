@@ -31,6 +31,14 @@ def citation_chip(citation: rx.Var[models.Citation]) -> rx.Component:
     )
 
 
+def answer_link(*children: rx.Component, **props: rx.Var) -> rx.Component:
+    """Links inside answers; a cited [n] (href #cite-…) opens that source's passage."""
+    href = rx.Var("props.href").to(str)
+    return rx.link(
+        *children, on_click=[rx.prevent_default, ChatState.open_citation_link(href)], **props
+    )
+
+
 def assistant_message(msg: rx.Var[models.ChatMessage]) -> rx.Component:
     return rx.hstack(
         rx.center(
@@ -53,7 +61,7 @@ def assistant_message(msg: rx.Var[models.ChatMessage]) -> rx.Component:
             rx.cond(
                 msg.content != "",
                 rx.box(
-                    rx.markdown(msg.content),
+                    rx.markdown(msg.markdown, component_map={"a": answer_link}),
                     class_name=rx.cond(msg.status == "streaming", "answer streaming", "answer"),
                     width="100%",
                 ),

@@ -127,6 +127,17 @@ class ChatState(AppState):
         self.citation_open = True
 
     @rx.event
+    def open_citation_link(self, href: str) -> Any:
+        """A click on a link inside an answer: a cited [n] opens its passage, a web link a tab."""
+        if citation := models.citation_for_href(self.messages, href):
+            self.open_citation = citation
+            self.citation_open = True
+            return None
+        if href.startswith(("https://", "http://")):
+            return rx.redirect(href, is_external=True)
+        return None
+
+    @rx.event
     def set_citation_open(self, value: bool) -> None:
         self.citation_open = value
 

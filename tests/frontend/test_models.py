@@ -191,3 +191,32 @@ def test_ready_checks_sorted_with_details():
         ("redis", True, "PONG"),
     ]
     assert models.READY_TONE["degraded"] == "amber"
+
+
+def test_cited_marks_become_links_to_their_source():
+    message = models.ChatMessage(
+        id="ab12",
+        role="assistant",
+        content="Thirty days [1], see [3] and [the site](https://x.example) [2](https://y)",
+        citations=[models.citation_from_api(CITATION)],
+    )
+    linked = models.link_citations(message)
+    assert linked.markdown == (
+        "Thirty days [\\[1\\]](#cite-ab12-1), see [3] and [the site](https://x.example) "
+        "[2](https://y)"
+    )
+    assert linked.content == message.content
+    assert models.citation_for_href([linked], "#cite-ab12-1").filename == "handbook.pdf"
+    assert models.citation_for_href([linked], "#cite-ab12-3") is None
+    assert models.citation_for_href([linked], "https://x.example") is None
+
+
+def test_streamed_answer_links_its_marks():
+    message, _ = play(
+        [
+            SseEvent("citations", {"citations": [CITATION]}),
+            SseEvent("token", {"text": "30 days "}),
+            SseEvent("token", {"text": "[1]"}),
+        ]
+    )
+    assert message.markdown.endswith("(#cite-a1-1)")

@@ -116,6 +116,8 @@ def test_send_streams_answer_and_keeps_conversation(fake):
         return first
 
     first = run(scenario())
+    chat.open_citation_link(f"#cite-{chat.messages[1].id}-1")
+    assert chat.citation_open and chat.open_citation.filename == "leave.txt"
     assert [m.role for m in chat.messages] == ["user", "assistant", "user", "assistant"]
     assert chat.messages[0].content == "How much leave?"
     answer = chat.messages[1]

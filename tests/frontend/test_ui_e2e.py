@@ -74,6 +74,10 @@ def test_upload_ask_streamed_cited_answer(page, real_backend, pacing_proxy, star
     expect(page.locator(".cited-passage")).to_contain_text("42 solar drones")
     screenshot(page, "e2e-cited-passage")
     page.keyboard.press("Escape")
+    expect(page.locator(".cited-passage")).to_be_hidden()
+    answer.locator(".answer a", has_text="[1]").click()
+    expect(page.locator(".cited-passage")).to_contain_text("42 solar drones")
+    page.keyboard.press("Escape")
 
     # The conversation comes back from GET /v1/conversations/{id} after a reload.
     page.reload()

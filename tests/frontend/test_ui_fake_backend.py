@@ -62,6 +62,10 @@ def test_upload_ask_stream_cite_reload(page, ui, fake_backend, tmp_path):
     expect(page.get_by_role("dialog")).to_contain_text("travel_rules.md")
     page.keyboard.press("Escape")
     expect(page.locator(".cited-passage")).to_be_hidden()
+    # The [1] inside the answer's text opens the same passage.
+    answer.locator(".answer a", has_text="[1]").click()
+    expect(page.locator(".cited-passage")).to_contain_text("Book trains early.")
+    page.keyboard.press("Escape")
 
     page.reload()
     expect(page.locator(".message.user")).to_have_text(["When should trains be booked?"])
