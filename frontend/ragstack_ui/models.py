@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .backend import SseEvent
@@ -99,6 +99,12 @@ def citation_from_api(raw: dict[str, Any], position: int = 0) -> Citation:
         location=" · ".join(parts),
         snippet=str(raw.get("snippet") or raw.get("text") or ""),
     )
+
+
+def citation_from_view(raw: dict[str, Any]) -> Citation:
+    """A Citation sent back by the browser (a clicked source); unknown keys are dropped."""
+    known = {f.name for f in fields(Citation)}
+    return Citation(**{k: v for k, v in raw.items() if k in known})
 
 
 def citations_from_api(raw: Any) -> list[Citation]:

@@ -64,7 +64,12 @@ class AppState(rx.State):
         self.collections = [models.collection_from_api(c) for c in items]
         names = [c.name for c in self.collections]
         if self.collection not in names:
+            # The remembered collection is gone (or none was chosen yet): take the first one.
+            had_one = bool(self.collection)
             self.collection = names[0] if names else ""
+            if had_one:
+                chat = await self.get_state(ChatState)
+                chat._start_new_conversation()
 
     @rx.event
     async def select_collection(self, name: str) -> None:
@@ -123,7 +128,7 @@ class ChatState(AppState):
 
     @rx.event
     def show_citation(self, citation: dict) -> None:
-        self.open_citation = models.Citation(**citation)
+        self.open_citation = models.citation_from_view(citation)
         self.citation_open = True
 
     @rx.event
@@ -186,6 +191,8 @@ class ChatState(AppState):
             if messages[i].id == answer.id:
                 messages[i] = answer
                 break
+        else:
+            return  # the conversation was left (another collection) while this answer streamed
         self.messages = messages
         if conversation_id:
             self.conversation_id = conversation_id

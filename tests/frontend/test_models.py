@@ -220,3 +220,8 @@ def test_streamed_answer_links_its_marks():
         ]
     )
     assert message.markdown.endswith("(#cite-a1-1)")
+
+
+def test_citation_from_the_browser_ignores_unknown_keys():
+    citation = models.citation_from_view({"index": 2, "title": "T", "evil": "x"})
+    assert citation == models.Citation(index=2, title="T")

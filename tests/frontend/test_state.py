@@ -127,6 +127,27 @@ def test_send_streams_answer_and_keeps_conversation(fake):
     assert chat.busy is False
 
 
+def test_answer_of_a_left_conversation_does_not_come_back(fake):
+    app_state, chat, *_ = states()
+
+    async def scenario():
+        await fake.create_collection("handbook")
+        await fake.create_collection("archive")
+        await app_state.load_collections()
+        sending = asyncio.create_task(
+            state.ChatState.send.fn(Locked(chat), {"message": "Slow question?"})
+        )
+        while not chat.messages:
+            await asyncio.sleep(0.001)
+        await app_state.select_collection("handbook")
+        await sending
+
+    run(scenario())
+    assert app_state.collection == "handbook"
+    assert chat.messages == [] and chat.conversation_id == ""
+    assert chat.busy is False
+
+
 def test_send_refuses_without_collection_or_text(fake):
     _, chat, *_ = states()
     run(state.ChatState.send.fn(Locked(chat), {"message": "hello"}))
