@@ -121,21 +121,20 @@ async def ingest(url: str, headers: dict, docs: list[tuple[str, str]], parallel:
 async def fixed_rate(send: Callable[[str], Awaitable[bool]], items: list[str], rate: float) -> dict:
     """Call ``send(item)`` at ``rate``/s on schedule; latency counts from the scheduled time."""
     latencies: list[float] = []
-    errors = 0
+    errors: dict[str, int] = {}
     start = time.perf_counter() + 0.5
 
     async def one(index: int, item: str) -> None:
-        nonlocal errors
         scheduled = start + index / rate
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
         try:
-            ok = await send(item)
-        except Exception:
-            ok = False
-        if ok:
+            problem = None if await send(item) else "unexpected response"
+        except Exception as error:
+            problem = type(error).__name__
+        if problem is None:
             latencies.append(time.perf_counter() - scheduled)
         else:
-            errors += 1
+            errors[problem] = errors.get(problem, 0) + 1
 
     await asyncio.gather(*(one(i, q) for i, q in enumerate(items)))
     return {
@@ -152,7 +151,10 @@ def merge(results: list[dict]) -> dict:
     return {
         "sent": sum(r["sent"] for r in results),
         "ok": len(latencies),
-        "errors": sum(r["errors"] for r in results),
+        "errors": sum(sum(r["errors"].values()) for r in results),
+        "error_kinds": {
+            k: sum(r["errors"].get(k, 0) for r in results) for r in results for k in r["errors"]
+        },
         "achieved_per_min": len(latencies) / wall * 60,
         "mean": statistics.fmean(latencies) if latencies else float("nan"),
         **percentiles(latencies),
@@ -176,12 +178,22 @@ class RawHttpClient:
             f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\n{self._headers}"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
+        request = head.encode() + payload
         if self._idle:
             reader, writer = self._idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(self._host, self._port)
-        writer.write(head.encode() + payload)
+            try:
+                return await self._exchange(reader, writer, request)
+            except (ConnectionError, IndexError, asyncio.IncompleteReadError):
+                writer.close()  # the server closed this idle connection: use a new one
+        reader, writer = await asyncio.open_connection(self._host, self._port)
+        return await self._exchange(reader, writer, request)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> tuple[int, bytes]:
+        writer.write(request)
         status_line = await reader.readline()
+        status = int(status_line.split()[1])
         length = 0
         while (line := await reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
@@ -189,7 +201,7 @@ class RawHttpClient:
                 length = int(value)
         data = await reader.readexactly(length)
         self._idle.append((reader, writer))
-        return int(status_line.split()[1]), data
+        return status, data
 
     def close(self) -> None:
         for _, writer in self._idle:
