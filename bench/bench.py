@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -170,7 +171,13 @@ class RawHttpClient:
         self._host, port = host_port.split(":")
         self._port = int(port)
         self._headers = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # FIFO: rotating over the connections spreads requests over all server workers (a stack
+        # would keep reusing the last connection, hence one worker, at low concurrency).
+        self._idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
+
+    async def connect(self, count: int) -> None:
+        for _ in range(count):
+            self._idle.append(await asyncio.open_connection(self._host, self._port))
 
     async def post(self, path: str, body: dict) -> tuple[int, bytes]:
         payload = json.dumps(body).encode()
@@ -180,7 +187,7 @@ class RawHttpClient:
         )
         request = head.encode() + payload
         if self._idle:
-            reader, writer = self._idle.pop()
+            reader, writer = self._idle.popleft()
             try:
                 return await self._exchange(reader, writer, request)
             except (ConnectionError, IndexError, asyncio.IncompleteReadError):
@@ -210,6 +217,7 @@ class RawHttpClient:
 
 async def load_ours(url: str, headers: dict, items: list[str], rate: float) -> dict:
     client = RawHttpClient(url, headers)
+    await client.connect(8)
 
     async def send(query: str) -> bool:
         body = {"collection": "bench", "query": query, "top_k": 5}
