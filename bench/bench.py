@@ -309,6 +309,10 @@ async def run(args: argparse.Namespace) -> None:
             rounds["bare"].append(
                 await load_bare(chroma.url, chroma.secret, items, args.rate, threads)
             )
+        for number, (mine, theirs) in enumerate(zip(rounds["ours"], rounds["bare"], strict=True)):
+            p95_ours = percentiles(mine["latencies"])["p95"] * 1000
+            p95_bare = percentiles(theirs["latencies"])["p95"] * 1000
+            print(f"round {number + 1}: P95 ours {p95_ours:.1f} ms, bare {p95_bare:.1f} ms")
         ours, bare = merge(rounds["ours"]), merge(rounds["bare"])
         show(f"query load through the backend: {args.rate}/s for {args.duration}s", ours)
         show("bare client (embed + one ChromaDB query), same queries and rate", bare)
