@@ -8,7 +8,7 @@ import shlex
 import time
 
 _CLIENT = r"""
-import json, sys, urllib.request, urllib.error, uuid
+import json, ssl, sys, urllib.request, urllib.error, uuid
 spec = json.loads(sys.argv[1])
 headers = dict(spec.get("headers", {}))
 data = None
@@ -29,7 +29,10 @@ elif "file" in spec:
     headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
 request = urllib.request.Request(spec["url"], data=data, headers=headers, method=spec["method"])
 try:
-    with urllib.request.urlopen(request, timeout=spec.get("timeout", 30)) as response:
+    # The lab's TLS certificates are self-signed: what is checked here is the path, not the CA.
+    context = ssl._create_unverified_context()
+    timeout = spec.get("timeout", 30)
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         status, body = response.status, response.read().decode()
 except urllib.error.HTTPError as error:
     status, body = error.code, error.read().decode()

@@ -30,9 +30,12 @@ def test_runs_as_its_own_user_with_the_workers_asked_for(host):
     assert service.is_running and service.is_enabled
     main_pid = host.check_output(f"systemctl show -p MainPID --value {UNIT}")
     assert host.check_output(f"ps -o user= -p {main_pid}").strip() == "ragstack-backend"
-    # uvicorn's supervisor plus backend_workers (2) worker processes, all as the service user.
-    users = host.check_output(f"ps -o user= --ppid {main_pid}").split()
-    assert users == ["ragstack-backend", "ragstack-backend"], users
+    # uvicorn's supervisor spawns backend_workers (2) workers (beside multiprocessing's resource
+    # tracker), all as the service user.
+    children = host.check_output(f"ps -o user=,args= --ppid {main_pid}").splitlines()
+    assert all(line.split()[0] == "ragstack-backend" for line in children), children
+    workers = [line for line in children if "spawn_main" in line]
+    assert len(workers) == 2, children
     assert host.user("ragstack-backend").shell == "/usr/sbin/nologin"
 
 
@@ -165,3 +168,10 @@ def test_comes_back_ready_after_a_restart_and_a_crash(host):
     # The data survived: the collection and its document are still there.
     listed = request(host, "GET", f"{API}/v1/collections/molecule/documents", headers=READER)
     assert listed.status == 200 and listed.json()["total"] == 1, listed
+
+
+def test_keeps_the_newest_releases_only(host):
+    # prepare.yml left 0.0.1 (2020), 0.0.2 (2021), 0.0.3 (2022); backend_releases_keep is 3.
+    releases = host.check_output("ls /opt/ragstack/releases").split()
+    live = host.file("/opt/ragstack/current/backend").linked_to.split("/")[-2]
+    assert sorted(releases) == sorted(["0.0.2", "0.0.3", live]), releases
