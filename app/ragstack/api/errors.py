@@ -66,7 +66,14 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
 
 async def _backend_down(request: Request, error: Exception) -> JSONResponse:
     which = "Redis" if isinstance(error, redis.exceptions.RedisError) else "ChromaDB"
-    log.error("%s unavailable on %s %s: %s", which, request.method, request.url.path, error)
+    log.error(
+        "%s unavailable on %s %s: %s %s",
+        which,
+        request.method,
+        request.url.path,
+        type(error).__name__,
+        error,
+    )
     return JSONResponse({"detail": f"{which} is unavailable"}, status_code=503)
 
 
