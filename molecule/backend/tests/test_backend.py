@@ -32,7 +32,7 @@ def test_runs_as_its_own_user_with_the_workers_asked_for(host):
     assert host.check_output(f"ps -o user= -p {main_pid}").strip() == "ragstack-backend"
     # uvicorn's supervisor spawns backend_workers (2) workers (beside multiprocessing's resource
     # tracker), all as the service user.
-    children = host.check_output(f"ps -o user=,args= --ppid {main_pid}").splitlines()
+    children = host.check_output(f"ps -o user:32=,args= --ppid {main_pid}").splitlines()
     assert all(line.split()[0] == "ragstack-backend" for line in children), children
     workers = [line for line in children if "spawn_main" in line]
     assert len(workers) == 2, children
@@ -65,7 +65,9 @@ def test_secrets_file_is_root_only_and_holds_no_plain_api_key(host):
     assert "molecule-ui-key-0123456789" not in content
     assert 'RAGSTACK_REDIS_PASSWORD="molecule-redis-password"' in content
     assert 'RAGSTACK_CHROMA_TOKEN="molecule-chromadb-token"' in content
-    assert 'RAGSTACK_REDIS_URL="redis://ragstack@127.0.0.1:6379/0"' in content
+    address = host.interface("eth0").addresses[0]
+    assert f'RAGSTACK_REDIS_URL="redis://ragstack@{address}:6379/0"' in content
+    assert f'RAGSTACK_CHROMA_URL="http://{address}:8002"' in content
 
 
 def test_resource_limits_and_restart_policy(host):
