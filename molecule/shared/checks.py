@@ -9,3 +9,9 @@ def unit_exposure(host, unit: str) -> float:
     match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", output)
     assert match, output[-500:]
     return float(match.group(1))
+
+
+def unit_main_user(host, unit: str) -> str:
+    """The user the unit's main process runs as (full name: plain `ps -o user=` truncates)."""
+    main_pid = host.check_output(f"systemctl show -p MainPID --value {unit}")
+    return host.check_output(f"ps -o user:32= -p {main_pid}").strip()

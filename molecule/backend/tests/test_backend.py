@@ -10,7 +10,7 @@ import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from checks import unit_exposure
+from checks import unit_exposure, unit_main_user
 from ragstack_http import request, wait_for
 
 API = "http://127.0.0.1:8000"
@@ -29,7 +29,7 @@ def test_runs_as_its_own_user_with_the_workers_asked_for(host):
     service = host.service(UNIT)
     assert service.is_running and service.is_enabled
     main_pid = host.check_output(f"systemctl show -p MainPID --value {UNIT}")
-    assert host.check_output(f"ps -o user= -p {main_pid}").strip() == "ragstack-backend"
+    assert unit_main_user(host, UNIT) == "ragstack-backend"
     # uvicorn's supervisor spawns backend_workers (2) workers (beside multiprocessing's resource
     # tracker), all as the service user.
     children = host.check_output(f"ps -o user:32=,args= --ppid {main_pid}").splitlines()

@@ -10,7 +10,7 @@ import pytest
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from checks import unit_exposure
+from checks import unit_exposure, unit_main_user
 
 TOKEN = "molecule-chromadb-token-0123456789"
 COLLECTIONS = "/api/v2/tenants/default_tenant/databases/default_database/collections"
@@ -71,8 +71,7 @@ def wait_for_heartbeat(client, base_url: str, timeout: float = 90) -> None:
 def test_service_runs_as_its_own_user(host):
     assert host.service("chromadb").is_running
     assert host.service("chromadb").is_enabled
-    main_pid = host.check_output("systemctl show -p MainPID --value chromadb")
-    assert host.check_output(f"ps -o user= -p {main_pid}") == "chromadb"
+    assert unit_main_user(host, "chromadb") == "chromadb"
     data = host.file("/var/lib/chromadb")
     assert data.user == "chromadb" and data.mode == 0o700
     # The code is root's: the service cannot modify it.

@@ -9,7 +9,7 @@ import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
-from checks import unit_exposure
+from checks import unit_exposure, unit_main_user
 from ragstack_http import request, wait_for
 
 UI = "http://127.0.0.1:3000"
@@ -24,8 +24,7 @@ def host():
 def test_runs_as_its_own_user(host):
     service = host.service(UNIT)
     assert service.is_running and service.is_enabled
-    main_pid = host.check_output(f"systemctl show -p MainPID --value {UNIT}")
-    assert host.check_output(f"ps -o user= -p {main_pid}").strip() == "ragstack-ui"
+    assert unit_main_user(host, UNIT) == "ragstack-ui"
 
 
 def test_release_layout_and_no_node_on_the_host(host):
