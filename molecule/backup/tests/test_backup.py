@@ -1,6 +1,9 @@
-"""The backup role's host state, and the restore drill: ingest a corpus through the backend API,
+"""The backup role's host state, and the restore drills: ingest a corpus through the backend API,
 run playbooks/backup.yml, destroy the data and the local repository, run playbooks/restore.yml
-from the remote (SFTP) repository, and compare collections, documents, chunks and /v1/query."""
+from the remote (SFTP) repository, and compare collections, documents, chunks and /v1/query; then
+destroy the data host itself and restore onto a fresh one (site.yml, then restore.yml), as
+docs/operations/disaster-recovery.md says. The last drill removes backup-data's container: run
+verify once per create."""
 
 import itertools
 import json
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from checks import unit_exposure
@@ -22,6 +26,7 @@ PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resol
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 DATA = testinfra.get_host("ansible://backup-data", ansible_inventory=INVENTORY)
 REMOTE = testinfra.get_host("ansible://backup-remote", ansible_inventory=INVENTORY)
+SPARE = testinfra.get_host("ansible://backup-spare", ansible_inventory=INVENTORY)
 API_KEY = "molecule-backup-admin-key-0123456789"
 METRICS = "/var/lib/prometheus/node-exporter/ragstack_backup.prom"
 CORPUS = {
@@ -43,8 +48,8 @@ QUERIES = [
 ]
 
 
-def api(method, path, body=None, form=None):
-    """Call the backend on the data host's loopback; returns (status, json)."""
+def api(method, path, body=None, form=None, host=DATA):
+    """Call the backend on a data host's loopback; returns (status, json)."""
     cmd = ["curl", "-sS", "-o", "/tmp/api.json", "-w", "%{http_code}", "-X", method]
     cmd += ["-H", f"X-API-Key: {API_KEY}"]
     if body is not None:
@@ -52,17 +57,17 @@ def api(method, path, body=None, form=None):
     for key, value in (form or {}).items():
         cmd += ["-F", f"{key}={value}"]
     cmd.append(f"http://127.0.0.1:8000{path}")
-    status = DATA.check_output(shlex.join(cmd))
-    text = DATA.check_output("cat /tmp/api.json")
+    status = host.check_output(shlex.join(cmd))
+    text = host.check_output("cat /tmp/api.json")
     return int(status), json.loads(text) if text else None
 
 
-def state():
+def state(host=DATA):
     """What must survive: collections, document ids and chunk counts, query results."""
     snapshot = {"collections": {}, "queries": []}
-    _, collections = api("GET", "/v1/collections")
+    _, collections = api("GET", "/v1/collections", host=host)
     for item in sorted(collections["items"], key=lambda c: c["name"]):
-        _, docs = api("GET", f"/v1/collections/{item['name']}/documents?limit=100")
+        _, docs = api("GET", f"/v1/collections/{item['name']}/documents?limit=100", host=host)
         snapshot["collections"][item["name"]] = {
             "document_count": item["document_count"],
             "chunk_count": item["chunk_count"],
@@ -73,16 +78,16 @@ def state():
         }
     for collection, query in QUERIES:
         request = {"collection": collection, "query": query, "top_k": 5}
-        status, answer = api("POST", "/v1/query", request)
+        status, answer = api("POST", "/v1/query", request, host=host)
         assert status == 200, answer
         hits = [(h["chunk_id"], h["document_id"], h["text"], h["score"]) for h in answer["results"]]
         snapshot["queries"].append(hits)
     return snapshot
 
 
-def playbook(name, *extra):
-    """Run a playbook of the repository against the scenario's hosts, as the runbooks do."""
-    cmd = ["ansible-playbook", "-i", INVENTORY, f"playbooks/{name}", *extra]
+def playbook(path, *extra, inventory=INVENTORY):
+    """Run a playbook of the repository (path from its root) as the runbooks do."""
+    cmd = ["ansible-playbook", "-i", inventory, path, *extra]
     started = time.monotonic()
     run = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - started
@@ -90,8 +95,8 @@ def playbook(name, *extra):
     return elapsed, run.stdout
 
 
-def metric(name, labels):
-    for line in DATA.file(METRICS).content_string.splitlines():
+def metric(name, labels, host=DATA):
+    for line in host.file(METRICS).content_string.splitlines():
         if line.startswith(f"{name}{{{labels}}} "):
             return float(line.split()[-1])
     raise AssertionError(f"{name}{{{labels}}} not in {METRICS}")
@@ -159,7 +164,7 @@ def drill():
     assert all(c["chunk_count"] > 0 for c in before["collections"].values()), before
     assert all(before["queries"]), before
 
-    backup_seconds, _ = playbook("backup.yml")
+    backup_seconds, _ = playbook("playbooks/backup.yml")
     local = int(metric("ragstack_backup_size_bytes", 'backup="local"'))
     remote = int(metric("ragstack_backup_size_bytes", 'backup="remote"'))
     pause = metric("ragstack_backup_write_pause_seconds", 'component="chromadb"')
@@ -170,7 +175,7 @@ def drill():
     DATA.check_output("rm -rf /var/backups/ragstack")
     DATA.check_output("systemctl start redis-server chromadb ragstack-backend")
 
-    restore_seconds, _ = playbook("restore.yml", "-e", "backup_restore_repository=remote")
+    restore_seconds, _ = playbook("playbooks/restore.yml", "-e", "backup_restore_repository=remote")
     after = state()
     figures = {
         "backup_seconds": round(backup_seconds, 1),
@@ -203,3 +208,95 @@ def test_restore_gives_identical_query_results(drill):
 
 def test_restore_meets_the_one_hour_rto(drill):
     assert drill[2]["restore_seconds (RTO)"] < 3600
+
+
+def inventory_after_the_loss(directory: Path) -> str:
+    """The scenario's inventory as an operator edits it after losing backup-data: the lost host
+    removed, the replacement backup-spare in its groups (app, vectordb, cache), same group_vars."""
+    molecule = yaml.safe_load(Path(INVENTORY).read_text())
+    connection = molecule["all"]["hosts"]["backup-spare"]
+    version = next(
+        line.split('"')[1]
+        for line in (PROJECT / "pyproject.toml").read_text().splitlines()
+        if line.startswith("version = ")
+    )
+    groups = {group: {"hosts": {"backup-spare": None}} for group in ("app", "vectordb", "cache")}
+    groups["backup_remote"] = {"hosts": {"backup-remote": None}}
+    inventory = {
+        "all": {
+            "hosts": {"backup-spare": connection, "backup-remote": connection},
+            "vars": {"ragstack_release_version": version},
+            "children": groups,
+        }
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    group_vars = directory / "group_vars"
+    if not group_vars.exists():
+        group_vars.symlink_to(Path(INVENTORY).parent / "group_vars")
+    return str(directory / "hosts.yml")
+
+
+@pytest.fixture(scope="module")
+def fresh_host_drill(drill):
+    """The data host is lost (its container removed, local repository and all); backup-spare
+    replaces it: site.yml --limit NEW, then restore.yml from the remote copy of the old host."""
+    before, _, _ = drill
+    subprocess.run(["docker", "rm", "-f", "backup-data"], check=True, capture_output=True)
+    inventory = inventory_after_the_loss(Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "fresh")
+    deploy_seconds, _ = playbook("site.yml", "--limit", "backup-spare", inventory=inventory)
+    _, empty = api("GET", "/v1/collections", host=SPARE)
+    restore_seconds, _ = playbook(
+        "playbooks/restore.yml",
+        "--limit",
+        "backup-spare",
+        "-e",
+        "backup_restore_repository=remote",
+        "-e",
+        "backup_restore_source_host=backup-data",
+        inventory=inventory,
+    )
+    after = state(SPARE)
+    figures = {
+        "site_yml_seconds": round(deploy_seconds, 1),
+        "restore_seconds": round(restore_seconds, 1),
+        "rto_seconds (site.yml + restore.yml)": round(deploy_seconds + restore_seconds, 1),
+    }
+    print("\nFRESH HOST DRILL", json.dumps(figures))
+    return before, empty, after, figures
+
+
+def test_site_yml_sets_up_the_backups_of_a_fresh_host(fresh_host_drill):
+    assert SPARE.service("ragstack-backup.timer").is_enabled
+    assert SPARE.service("ragstack-backup.timer").is_running
+    # site.yml arms the timer, it takes no backup: nothing published yet.
+    assert not SPARE.file(METRICS).exists
+    _, empty, _, _ = fresh_host_drill
+    assert empty["items"] == []
+
+
+def test_fresh_host_restore_brings_back_the_same_collections_documents_and_chunks(
+    fresh_host_drill,
+):
+    before, _, after, _ = fresh_host_drill
+    assert after["collections"] == before["collections"]
+
+
+def test_fresh_host_restore_gives_identical_query_results(fresh_host_drill):
+    before, _, after, _ = fresh_host_drill
+    assert after["queries"] == before["queries"]
+
+
+def test_fresh_host_backs_up_into_its_own_repositories(fresh_host_drill):
+    playbook(
+        "playbooks/backup.yml",
+        "--limit",
+        "backup-spare",
+        inventory=inventory_after_the_loss(
+            Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "fresh"
+        ),
+    )
+    for repo in ("local", "remote"):
+        assert metric("ragstack_backup_last_status", f'backup="{repo}"', host=SPARE) == 1
+    listing = REMOTE.check_output("ls /srv/ragstack-backup/repos")
+    assert {"backup-data", "backup-spare"} <= set(listing.split())
