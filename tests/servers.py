@@ -102,9 +102,10 @@ def _spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None
     return process, log_path
 
 
-def start_redis(workdir: Path, password: str | None = None) -> Server:
+def start_redis(workdir: Path, password: str | None = None, port: int | None = None) -> Server:
+    """``port``/``password`` of a redis stopped before: a restart of the same server."""
     password = password or secrets.token_hex(16)
-    port = free_port()
+    port = port or free_port()
     argv = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password]
     argv += ["--save", "", "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]
     process, log_path = _spawn("redis", argv, workdir)

@@ -11,6 +11,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ragstack.api import chat, collections, documents, health, jobs, query
 from ragstack.api.deps import Services
@@ -81,6 +85,13 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
         socket_timeout=10,
         health_check_interval=30,
         max_connections=256,
+        # Retry on a fresh connection when a pooled one turns out dead (redis restarted): without
+        # retry_on_error, redis-py retries plain commands but not MULTI/EXEC pipelines, and the
+        # first catalog write after every redis restart failed with 503. A transaction is resent
+        # only when its connection failed; the rare case of one lost after EXEC reached the
+        # server may apply its counters twice, which the stale-connection 503s outweigh.
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
     prefix = settings.redis_prefix
     catalog = Catalog(redis, prefix)

@@ -64,3 +64,28 @@ def test_redis_down_gives_503_not_500(backend_factory):
     assert response.status_code == 503
     assert response.json() == {"detail": "Redis is unavailable"}
     assert httpx.get(f"{backend.url}/health").status_code == 200
+
+
+def test_catalog_writes_work_right_after_a_redis_restart(backend_factory, servers_dir):
+    """The backend's pooled connections die with redis; the next write must not be a 503."""
+    from servers import start_redis
+
+    redis = start_redis(servers_dir / "redis-restarted")
+    backend = backend_factory(env={"RAGSTACK_REDIS_URL": redis.url})
+    headers = backend.headers()
+    # Several requests, so that the pool holds several connections that all go stale.
+    for index in range(4):
+        made = httpx.post(
+            f"{backend.url}/v1/collections", headers=headers, json={"name": f"before{index}"}
+        )
+        assert made.status_code == 201, made.text
+    redis.stop()
+    redis = start_redis(servers_dir / "redis-restarted", password=redis.secret, port=redis.port)
+    try:
+        for index in range(4):
+            made = httpx.post(
+                f"{backend.url}/v1/collections", headers=headers, json={"name": f"after{index}"}
+            )
+            assert made.status_code == 201, made.text
+    finally:
+        redis.stop()
