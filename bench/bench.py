@@ -23,143 +23,18 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
-import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from loadgen import RateResult, document, fixed_rate, ingest, percentiles, queries, summary
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from servers import api_key_entry, start_backend, start_chroma, start_redis  # noqa: E402
-
-TOPICS = {
-    "networking": "vpn gateway firewall subnet dns resolver routing vlan bandwidth latency proxy",
-    "databases": "postgres replica vacuum index query planner wal backup restore schema migration",
-    "security": "password rotation mfa certificate tls audit vulnerability patch secret vault",
-    "storage": "disk volume snapshot raid nfs quota filesystem inode retention archive",
-    "monitoring": "prometheus alert dashboard metric scrape exporter grafana threshold paging",
-    "deployment": "ansible playbook role inventory rollout canary rollback release artifact",
-    "kubernetes": "pod deployment service ingress node scheduler namespace helm operator",
-    "messaging": "kafka topic partition consumer lag broker queue retention offset",
-    "identity": "ldap group account sso token session directory provisioning",
-    "incident": "outage postmortem timeline severity escalation oncall runbook mitigation",
-}
-VERBS = "configure check restart verify rotate monitor document review upgrade tune".split()  # noqa: SIM905
-FILLER = "the a every each our their this that team operator service cluster host".split()  # noqa: SIM905
-
-
-def sentence(rng: random.Random, topic: str) -> str:
-    words = TOPICS[topic].split()
-    parts = [rng.choice(FILLER), rng.choice(words), rng.choice(VERBS), rng.choice(FILLER)]
-    parts += [*rng.sample(words, 3), f"every {rng.randint(2, 90)} days"]
-    return " ".join(parts).capitalize() + "."
-
-
-def document(rng: random.Random, number: int) -> tuple[str, str]:
-    topic = rng.choice(list(TOPICS))
-    sections = []
-    for s in range(rng.randint(3, 5)):
-        paragraphs = [
-            " ".join(sentence(rng, topic) for _ in range(rng.randint(5, 8)))
-            for _ in range(rng.randint(1, 2))
-        ]
-        sections.append(f"## {topic} procedure {s + 1}\n\n" + "\n\n".join(paragraphs))
-    return f"{topic}-{number:04d}.md", f"# {topic} runbook {number}\n\n" + "\n\n".join(sections)
-
-
-def queries(rng: random.Random, count: int) -> list[str]:
-    out = []
-    for i in range(count):
-        topic = rng.choice(list(TOPICS))
-        words = rng.sample(TOPICS[topic].split(), 3)
-        out.append(f"how do we {rng.choice(VERBS)} the {' '.join(words)} #{i}")
-    return out
-
-
-def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    if not ordered:
-        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan")}
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99)}
-
-
-async def ingest(url: str, headers: dict, docs: list[tuple[str, str]], parallel: int) -> dict:
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as client:
-        response = await client.post("/v1/collections", json={"name": "bench"})
-        response.raise_for_status()
-        semaphore = asyncio.Semaphore(parallel)
-        chunks = 0
-        errors = 0
-
-        async def one(name: str, text: str) -> None:
-            nonlocal chunks, errors
-            async with semaphore:
-                r = await client.post(
-                    "/v1/collections/bench/documents",
-                    files={"file": (name, text.encode(), "text/markdown")},
-                )
-            if r.status_code == 201:
-                chunks += r.json()["chunk_count"]
-            else:
-                errors += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one(n, t) for n, t in docs))
-        elapsed = time.perf_counter() - started
-    return {"documents": len(docs), "chunks": chunks, "errors": errors, "seconds": elapsed}
-
-
-async def fixed_rate(send: Callable[[str], Awaitable[bool]], items: list[str], rate: float) -> dict:
-    """Call ``send(item)`` at ``rate``/s on schedule; latency counts from the scheduled time."""
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
-    start = time.perf_counter() + 0.5
-
-    async def one(index: int, item: str) -> None:
-        scheduled = start + index / rate
-        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        try:
-            problem = None if await send(item) else "unexpected response"
-        except Exception as error:
-            problem = type(error).__name__
-        if problem is None:
-            latencies.append(time.perf_counter() - scheduled)
-        else:
-            errors[problem] = errors.get(problem, 0) + 1
-
-    await asyncio.gather(*(one(i, q) for i, q in enumerate(items)))
-    return {
-        "sent": len(items),
-        "errors": errors,
-        "wall": time.perf_counter() - start,
-        "latencies": latencies,
-    }
-
-
-def merge(results: list[dict]) -> dict:
-    latencies = [x for r in results for x in r["latencies"]]
-    wall = sum(r["wall"] for r in results)
-    return {
-        "sent": sum(r["sent"] for r in results),
-        "ok": len(latencies),
-        "errors": sum(sum(r["errors"].values()) for r in results),
-        "error_kinds": {
-            k: sum(r["errors"].get(k, 0) for r in results) for r in results for k in r["errors"]
-        },
-        "achieved_per_min": len(latencies) / wall * 60,
-        "mean": statistics.fmean(latencies) if latencies else float("nan"),
-        **percentiles(latencies),
-    }
 
 
 class RawHttpClient:
@@ -215,14 +90,14 @@ class RawHttpClient:
             writer.close()
 
 
-async def load_ours(url: str, headers: dict, items: list[str], rate: float) -> dict:
+async def load_ours(url: str, headers: dict, items: list[str], rate: float) -> RateResult:
     client = RawHttpClient(url, headers)
     await client.connect(8)
 
-    async def send(query: str) -> bool:
+    async def send(query: str) -> str | None:
         body = {"collection": "bench", "query": query, "top_k": 5}
         status, data = await client.post("/v1/query", body)
-        return status == 200 and data.count(b'"chunk_id"') == 5
+        return None if status == 200 and data.count(b'"chunk_id"') == 5 else f"HTTP {status}"
 
     try:
         return await fixed_rate(send, items, rate)
@@ -232,7 +107,7 @@ async def load_ours(url: str, headers: dict, items: list[str], rate: float) -> d
 
 async def load_bare(
     chroma_url: str, token: str, items: list[str], rate: float, threads: int
-) -> dict:
+) -> RateResult:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
     from ragstack.retrieval.embedding import OnnxMiniLmEmbedder
@@ -248,12 +123,12 @@ async def load_bare(
     # The backend names the Chroma collection; find it (the only one).
     (collection,) = await client.list_collections()
 
-    async def send(query: str) -> bool:
+    async def send(query: str) -> str | None:
         (vector,) = await embedder.embed([query])
         result = await collection.query(
             query_embeddings=[vector], n_results=5, include=["documents", "metadatas", "distances"]
         )
-        return len(result["ids"][0]) == 5
+        return None if len(result["ids"][0]) == 5 else "unexpected response"
 
     return await fixed_rate(send, items, rate)
 
@@ -261,7 +136,7 @@ async def load_bare(
 def show(title: str, result: dict) -> None:
     print(f"\n{title}")
     for key, value in result.items():
-        if isinstance(value, float) and key in {"mean", "p50", "p95", "p99"}:
+        if isinstance(value, float) and key in {"mean", "p50", "p95", "p99", "max"}:
             print(f"  {key:>16}: {value * 1000:8.1f} ms")
         elif isinstance(value, float):
             print(f"  {key:>16}: {value:10.1f}")
@@ -293,7 +168,8 @@ async def run(args: argparse.Namespace) -> None:
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
         print(f"backend: uvicorn --workers {args.workers}, embedding threads {args.threads}")
-        ingested = await ingest(backend.url, headers, docs, args.parallel_uploads)
+        async with httpx.AsyncClient(base_url=backend.url, headers=headers, timeout=300) as client:
+            ingested = await ingest(client, "bench", docs, args.parallel_uploads)
         ingested["chunks_per_s"] = ingested["chunks"] / ingested["seconds"]
         show("ingest", ingested)
         threads = args.bare_threads
@@ -302,7 +178,7 @@ async def run(args: argparse.Namespace) -> None:
         await load_bare(chroma.url, chroma.secret, queries(random.Random(1), 40), 10, threads)
         # Alternate short rounds so that both sides see the same background load.
         count = int(args.rate * args.duration / args.rounds)
-        rounds: dict[str, list[dict]] = {"ours": [], "bare": []}
+        rounds: dict[str, list[RateResult]] = {"ours": [], "bare": []}
         for number in range(args.rounds):
             items = queries(random.Random(100 + number), count)
             rounds["ours"].append(await load_ours(backend.url, headers, items, args.rate))
@@ -310,10 +186,10 @@ async def run(args: argparse.Namespace) -> None:
                 await load_bare(chroma.url, chroma.secret, items, args.rate, threads)
             )
         for number, (mine, theirs) in enumerate(zip(rounds["ours"], rounds["bare"], strict=True)):
-            p95_ours = percentiles(mine["latencies"])["p95"] * 1000
-            p95_bare = percentiles(theirs["latencies"])["p95"] * 1000
+            p95_ours = percentiles(mine.latencies)["p95"] * 1000
+            p95_bare = percentiles(theirs.latencies)["p95"] * 1000
             print(f"round {number + 1}: P95 ours {p95_ours:.1f} ms, bare {p95_bare:.1f} ms")
-        ours, bare = merge(rounds["ours"]), merge(rounds["bare"])
+        ours, bare = summary(rounds["ours"]), summary(rounds["bare"])
         show(f"query load through the backend: {args.rate}/s for {args.duration}s", ours)
         show("bare client (embed + one ChromaDB query), same queries and rate", bare)
         print(f"\nP95 ratio ours/bare: {ours['p95'] / bare['p95']:.2f}")
