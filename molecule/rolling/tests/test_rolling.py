@@ -1,0 +1,255 @@
+"""The rolling update under load: rolling-lb (nginx, self-signed TLS), rolling-app1/2 (backend +
+UI), rolling-data (ChromaDB + Redis). bench/load.py runs on the controller and sends POST /v1/query
+through nginx over HTTPS the whole time; playbooks/rolling_update.yml runs as an operator would run
+it, against the scenario's inventory. The tests run in file order (each starts from the state the
+previous one left).
+
+Releases (built on the controller by converge.yml): BASE (pyproject's version, what converge
+deployed), BASE-next (scripts/build-release --version BASE-next: the same sources under a new
+version label), BASE-broken (molecule/rolling/broken_release.py: a copy of BASE-next whose embedding
+model file is truncated, so its backend installs but never becomes ready).
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import testinfra
+
+SCENARIO = Path(__file__).resolve().parents[1]
+PROJECT = SCENARIO.parents[1]
+BASE = re.search(r'(?m)^version = "([^"]+)"$', (PROJECT / "pyproject.toml").read_text()).group(1)
+NEXT = f"{BASE}-next"
+BROKEN = f"{BASE}-broken"
+COLLECTION = "rolling"
+ADMIN_KEY = "molecule-rolling-admin-key-0123456789"
+LOAD_KEY = "molecule-rolling-load-key-0123456789"
+SMOKE_KEY = "molecule-rolling-smoke-key-0123456789"
+RATE_PER_MIN = 500
+APPS = ("rolling-app1", "rolling-app2")
+
+lb = testinfra.get_host("docker://rolling-lb")
+data = testinfra.get_host("docker://rolling-data")
+apps = {name: testinfra.get_host(f"docker://{name}") for name in APPS}
+LB_URL = f"https://{lb.interface('eth0').addresses[0]}"
+BIN = Path(sys.executable).parent
+
+
+class Load:
+    """bench/load.py in the background at RATE_PER_MIN through nginx; stop() returns its figures."""
+
+    def __init__(self, tmp_path: Path, name: str) -> None:
+        self.result = tmp_path / f"{name}.json"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(PROJECT / "bench" / "load.py"),
+                *("--url", LB_URL, "--insecure", "--api-key", LOAD_KEY),
+                *("--collection", COLLECTION, "--rate", str(RATE_PER_MIN), "--duration", "3600"),
+                *("--json", str(self.result)),
+            ],
+        )
+        self.started = time.monotonic()
+
+    def stop(self) -> dict:
+        self.process.send_signal(signal.SIGINT)
+        assert self.process.wait(timeout=120) == 0
+        figures = json.loads(self.result.read_text())
+        print(
+            f"\nload: {figures['seconds']} s, sent {figures['sent']}, ok {figures['ok']},"
+            f" errors {figures['errors']} {figures['error_kinds']},"
+            f" P50/P95/P99 {figures['p50'] * 1000:.0f}/{figures['p95'] * 1000:.0f}/"
+            f"{figures['p99'] * 1000:.0f} ms, max {figures['max'] * 1000:.0f} ms"
+        )
+        return figures
+
+
+def rolling_update(version: str) -> subprocess.CompletedProcess:
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    assert inventory, "run by molecule (MOLECULE_INVENTORY_FILE)"
+    started = time.monotonic()
+    run = subprocess.run(
+        [
+            str(BIN / "ansible-playbook"),
+            *("-i", inventory, str(PROJECT / "playbooks" / "rolling_update.yml")),
+            *("-e", f"ragstack_release_version={version}"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".cache/collections")},
+        timeout=3600,
+        check=False,
+    )
+    took = time.monotonic() - started
+    print(f"\nrolling_update.yml to {version}: rc {run.returncode}, {took:.0f} s")
+    print(run.stdout[-3000:])
+    return run
+
+
+def live_release(host) -> str:
+    """The release `current` points to."""
+    return host.check_output("readlink /opt/ragstack/current/backend").split("/")[-2]
+
+
+def running_releases(host) -> set[str]:
+    """Releases whose files the backend's processes have mapped (what really runs)."""
+    pids = host.check_output(
+        "systemctl show -p ControlGroup --value ragstack-backend"
+        " | xargs -I{} cat /sys/fs/cgroup{}/cgroup.procs"
+    ).split()
+    assert pids, "no backend process"
+    maps = host.check_output(" ".join(f"cat /proc/{pid}/maps;" for pid in pids) + " true")
+    return set(re.findall(r"/opt/ragstack/releases/([^/]+)/backend/", maps))
+
+
+def main_pid_and_start(host, unit: str) -> tuple[str, str]:
+    out = host.check_output(f"systemctl show -p MainPID -p ExecMainStartTimestamp {unit}")
+    return tuple(sorted(out.splitlines()))
+
+
+def drained_servers() -> list[str]:
+    config = lb.file("/etc/nginx/nginx.conf").content_string
+    return re.findall(r"(?m)^\s*server \S+ [^;]* down;\s+# (\S+)$", config)
+
+
+def deployment_record(host) -> str:
+    """The deployment sample node_exporter serves on the host."""
+    metrics = host.check_output(
+        'python3 -c "import urllib.request as u; '
+        "print(u.urlopen('http://127.0.0.1:9100/metrics').read().decode())\""
+    )
+    return "\n".join(
+        line for line in metrics.splitlines() if line.startswith("ragstack_deployment_timestamp")
+    )
+
+
+def data_services() -> dict[str, tuple[str, str]]:
+    return {unit: main_pid_and_start(data, unit) for unit in ("redis-server", "chromadb")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collection(tmp_path_factory) -> None:
+    """Documents to query: 40 generated runbooks uploaded through nginx by the load tool itself."""
+    out = tmp_path_factory.mktemp("prepare") / "prepare.json"
+    subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT / "bench" / "load.py"),
+            *("--url", LB_URL, "--insecure", "--api-key", ADMIN_KEY, "--collection", COLLECTION),
+            *("--prepare", "40", "--rate", "60", "--duration", "10", "--json", str(out)),
+        ],
+        check=True,
+        timeout=900,
+    )
+    assert json.loads(out.read_text())["errors"] == 0
+
+
+def test_converged_on_the_base_release():
+    for host in apps.values():
+        assert live_release(host) == BASE
+        assert running_releases(host) == {BASE}
+    assert drained_servers() == []
+
+
+def test_rolling_update_under_load_loses_no_request(tmp_path):
+    data_before = data_services()
+    load = Load(tmp_path, "update")
+    time.sleep(15)
+    run = rolling_update(NEXT)
+    time.sleep(10)
+    figures = load.stop()
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert figures["errors"] == 0, figures["error_times"]
+    assert figures["ok"] == figures["sent"] > 0
+    for name, host in apps.items():
+        assert live_release(host) == NEXT, name
+        assert running_releases(host) == {NEXT}, name
+        record = deployment_record(host)
+        assert f'version="{NEXT}"' in record and 'result="deployed"' in record, record
+    # ChromaDB and Redis kept running (same process, same start) through the update.
+    assert data_services() == data_before
+    assert drained_servers() == []
+
+
+def test_broken_release_is_rolled_back_and_stops_the_rollout(tmp_path):
+    data_before = data_services()
+    untouched = {name: main_pid_and_start(h, "ragstack-backend") for name, h in apps.items()}
+    load = Load(tmp_path, "broken")
+    time.sleep(15)
+    run = rolling_update(BROKEN)
+    time.sleep(10)
+    figures = load.stop()
+    assert run.returncode != 0
+    tried = [n for n, h in apps.items() if h.file(f"/opt/ragstack/releases/{BROKEN}").exists]
+    assert len(tried) == 1, tried  # the first host only: the rollout stopped there
+    (first,) = tried
+    (other,) = set(APPS) - {first}
+    message = re.search(r"ROLLOUT STOPPED: .*", run.stdout)
+    assert message, run.stdout[-3000:]
+    print(f"\n{message.group(0)[:600]}")
+    assert f"ROLLOUT STOPPED: {first} failed the check" in message.group(0)
+    assert "Wait for ragstack-backend to be ready" in message.group(0)
+    assert f"rolled back to {NEXT}" in message.group(0)
+    # The first host runs the previous release again, healthy and back in the load balancer.
+    assert live_release(apps[first]) == NEXT
+    assert running_releases(apps[first]) == {NEXT}
+    record = deployment_record(apps[first])
+    assert f'version="{NEXT}"' in record and 'result="rolled_back"' in record, record
+    # The other host was never touched.
+    assert main_pid_and_start(apps[other], "ragstack-backend") == untouched[other]
+    assert live_release(apps[other]) == NEXT
+    assert drained_servers() == []
+    assert data_services() == data_before
+    assert figures["errors"] == 0, figures["error_times"]
+    assert figures["ok"] == figures["sent"] > 0
+
+
+def nginx_query_log_since(line_count: int) -> list[str]:
+    lines = lb.check_output(f"tail -n +{line_count + 1} /var/log/nginx/access.log").splitlines()
+    return [line for line in lines if '"POST /v1/query ' in line]
+
+
+def test_killing_a_backend_costs_only_what_nginx_cannot_retry(tmp_path):
+    victim = apps["rolling-app2"]
+    log_start = int(lb.check_output("wc -l < /var/log/nginx/access.log"))
+    before = main_pid_and_start(victim, "ragstack-backend")
+    load = Load(tmp_path, "kill")
+    time.sleep(20)
+    victim.run_expect([0], "systemctl kill --signal=SIGKILL ragstack-backend")
+    killed_at = time.monotonic()
+    # systemd restarts it (Restart=on-failure); nginx sends it requests again once it is back.
+    deadline = killed_at + 300
+    while (
+        victim.run(
+            'python3 -c "import urllib.request as u; '
+            "u.urlopen('http://127.0.0.1:8000/ready', timeout=5)\""
+        ).rc
+        != 0
+    ):
+        assert time.monotonic() < deadline, "the killed backend did not come back"
+        time.sleep(2)
+    back_after = time.monotonic() - killed_at
+    time.sleep(20)
+    figures = load.stop()
+    assert main_pid_and_start(victim, "ragstack-backend") != before
+    queries = nginx_query_log_since(log_start)
+    failed_at_nginx = [line for line in queries if not re.search(r'" 200 ', line)]
+    retried = [line for line in queries if re.search(r"ust=\S*, ", line)]
+    print(
+        f"\nkill: backend back after {back_after:.0f} s; nginx retried {len(retried)} requests on"
+        f" the other host; {len(failed_at_nginx)} answered with an error by nginx;"
+        f" the client saw {figures['errors']} failed of {figures['sent']}"
+    )
+    for line in failed_at_nginx:
+        print(f"  {line}")
+    # Every failure the client saw is a request nginx answered with an error after its retries;
+    # nothing else (no reset connection, no timeout at the client).
+    assert figures["errors"] == len(failed_at_nginx), figures["error_kinds"]
+    assert all(kind.startswith("HTTP 5") for kind in figures["error_kinds"]), figures
+    assert figures["ok"] + figures["errors"] == figures["sent"] > 0
