@@ -58,7 +58,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             docs = [document(rng, i) for i in range(args.prepare)]
             ingested = await ingest(client, args.collection, docs, parallel=2)
             print(f"prepared: {json.dumps(ingested)}", file=sys.stderr)
-            if ingested["errors"]:
+            if ingested["errors"] or not ingested["chunks"]:
                 raise SystemExit("preparing the collection failed")
 
         async def send(query: str) -> str | None:

@@ -86,11 +86,15 @@ async def ingest(
     async def one(name: str, text: str) -> None:
         nonlocal chunks, errors
         async with semaphore:
-            r = await client.post(
-                f"/v1/collections/{collection}/documents",
-                files={"file": (name, text.encode(), "text/markdown")},
-            )
-        if r.status_code == 201:
+            for _ in range(30):  # rate-limited (429: nginx or the key's limit): wait, try again
+                r = await client.post(
+                    f"/v1/collections/{collection}/documents",
+                    files={"file": (name, text.encode(), "text/markdown")},
+                )
+                if r.status_code != 429:
+                    break
+                await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
+        if r.status_code in (200, 201):  # 200: the same file is there already
             chunks += r.json()["chunk_count"]
         else:
             errors += 1
