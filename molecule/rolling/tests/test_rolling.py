@@ -70,7 +70,7 @@ class Load:
         return figures
 
 
-def rolling_update(version: str) -> subprocess.CompletedProcess:
+def rolling_update(version: str, *extra: str) -> subprocess.CompletedProcess:
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     assert inventory, "run by molecule (MOLECULE_INVENTORY_FILE)"
     started = time.monotonic()
@@ -78,7 +78,7 @@ def rolling_update(version: str) -> subprocess.CompletedProcess:
         [
             str(BIN / "ansible-playbook"),
             *("-i", inventory, str(PROJECT / "playbooks" / "rolling_update.yml")),
-            *("-e", f"ragstack_release_version={version}"),
+            *("-e", f"ragstack_release_version={version}", *extra),
         ],
         capture_output=True,
         text=True,
@@ -182,7 +182,8 @@ def test_broken_release_is_rolled_back_and_stops_the_rollout(tmp_path):
     untouched = {name: main_pid_and_start(h, "ragstack-backend") for name, h in apps.items()}
     load = Load(tmp_path, "broken")
     time.sleep(15)
-    run = rolling_update(BROKEN)
+    # The broken backend never answers /ready: give up after 2 min instead of the default 4.
+    run = rolling_update(BROKEN, "-e", "ragstack_rolling_ready_timeout=120")
     time.sleep(10)
     figures = load.stop()
     assert run.returncode != 0
