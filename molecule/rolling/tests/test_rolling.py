@@ -99,10 +99,9 @@ def live_release(host) -> str:
 
 def running_releases(host) -> set[str]:
     """Releases whose files the backend's processes have mapped (what really runs)."""
-    pids = host.check_output(
-        "systemctl show -p ControlGroup --value ragstack-backend"
-        " | xargs -I{} cat /sys/fs/cgroup{}/cgroup.procs"
-    ).split()
+    main = host.check_output("systemctl show -p MainPID --value ragstack-backend")
+    assert main != "0", "the backend is not running"
+    pids = [main, *host.check_output(f"pgrep --parent {main} || true").split()]
     assert pids, "no backend process"
     maps = host.check_output(" ".join(f"cat /proc/{pid}/maps;" for pid in pids) + " true")
     return set(re.findall(r"/opt/ragstack/releases/([^/]+)/backend/", maps))
