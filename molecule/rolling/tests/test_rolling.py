@@ -171,6 +171,7 @@ def test_rolling_update_under_load_loses_no_request(tmp_path):
         assert running_releases(host) == {NEXT}, name
         record = deployment_record(host)
         assert f'version="{NEXT}"' in record and 'result="deployed"' in record, record
+        assert 'deployed_by="unknown"' not in record, record
     # ChromaDB and Redis kept running (same process, same start) through the update.
     assert data_services() == data_before
     assert drained_servers() == []
