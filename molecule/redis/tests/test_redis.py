@@ -111,6 +111,14 @@ def test_persistence_and_memory_settings_effective(host):
     assert host.file("/var/lib/redis/appendonlydir").is_directory
 
 
+def test_overcommit_setting_written_for_the_container_host(host):
+    # The lab host is a container: the file is written, the kernel value is the container host's.
+    assert (
+        "vm.overcommit_memory = 1"
+        in host.file("/etc/sysctl.d/60-ragstack-redis.conf").content_string
+    )
+
+
 def test_data_survives_restart(host):
     assert cli(host, "SET ragstack:molecule:durable kept", BACKEND) == "OK"
     # The backend writes its catalog in MULTI/EXEC transactions: redis replays those from the
