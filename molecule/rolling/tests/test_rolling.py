@@ -117,6 +117,20 @@ def drained_servers() -> list[str]:
     return re.findall(r"(?m)^\s*server \S+ [^;]* down;\s+# (\S+)$", config)
 
 
+def access_log_lines() -> int:
+    return int(lb.check_output("wc -l < /var/log/nginx/access.log"))
+
+
+def nginx_query_log_since(line_count: int) -> list[str]:
+    lines = lb.check_output(f"tail -n +{line_count + 1} /var/log/nginx/access.log").splitlines()
+    return [line for line in lines if '"POST /v1/query ' in line]
+
+
+def retried(lines: list[str]) -> list[str]:
+    """Requests nginx sent to more than one backend ($upstream_status "502, 200")."""
+    return [line for line in lines if re.search(r"ust=\S*, ", line)]
+
+
 def deployment_record(host) -> str:
     """The deployment sample node_exporter serves on the host."""
     metrics = host.check_output(
@@ -158,6 +172,7 @@ def test_converged_on_the_base_release():
 
 def test_rolling_update_under_load_loses_no_request(tmp_path):
     data_before = data_services()
+    log_start = access_log_lines()
     load = Load(tmp_path, "update")
     time.sleep(15)
     run = rolling_update(NEXT)
@@ -166,6 +181,11 @@ def test_rolling_update_under_load_loses_no_request(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert figures["errors"] == 0, figures["error_times"]
     assert figures["ok"] == figures["sent"] > 0
+    # Drained before its restart, each host got no request it could not answer: nginx did not
+    # need its retries (which would hide a restart under requests in flight from the client).
+    queries = nginx_query_log_since(log_start)
+    assert len(queries) >= figures["sent"]
+    assert retried(queries) == []
     for name, host in apps.items():
         assert live_release(host) == NEXT, name
         assert running_releases(host) == {NEXT}, name
@@ -180,6 +200,7 @@ def test_rolling_update_under_load_loses_no_request(tmp_path):
 def test_broken_release_is_rolled_back_and_stops_the_rollout(tmp_path):
     data_before = data_services()
     untouched = {name: main_pid_and_start(h, "ragstack-backend") for name, h in apps.items()}
+    log_start = access_log_lines()
     load = Load(tmp_path, "broken")
     time.sleep(15)
     # The broken backend never answers /ready: give up after 2 min instead of the default 4.
@@ -211,16 +232,12 @@ def test_broken_release_is_rolled_back_and_stops_the_rollout(tmp_path):
     assert data_services() == data_before
     assert figures["errors"] == 0, figures["error_times"]
     assert figures["ok"] == figures["sent"] > 0
-
-
-def nginx_query_log_since(line_count: int) -> list[str]:
-    lines = lb.check_output(f"tail -n +{line_count + 1} /var/log/nginx/access.log").splitlines()
-    return [line for line in lines if '"POST /v1/query ' in line]
+    assert retried(nginx_query_log_since(log_start)) == []
 
 
 def test_killing_a_backend_costs_only_what_nginx_cannot_retry(tmp_path):
     victim = apps["rolling-app2"]
-    log_start = int(lb.check_output("wc -l < /var/log/nginx/access.log"))
+    log_start = access_log_lines()
     before = main_pid_and_start(victim, "ragstack-backend")
     load = Load(tmp_path, "kill")
     time.sleep(20)
@@ -243,9 +260,8 @@ def test_killing_a_backend_costs_only_what_nginx_cannot_retry(tmp_path):
     assert main_pid_and_start(victim, "ragstack-backend") != before
     queries = nginx_query_log_since(log_start)
     failed_at_nginx = [line for line in queries if not re.search(r'" 200 ', line)]
-    retried = [line for line in queries if re.search(r"ust=\S*, ", line)]
     print(
-        f"\nkill: backend back after {back_after:.0f} s; nginx retried {len(retried)} requests on"
+        f"\nkill: backend back after {back_after:.0f} s; nginx retried {len(retried(queries))} on"
         f" the other host; {len(failed_at_nginx)} answered with an error by nginx;"
         f" the client saw {figures['errors']} failed of {figures['sent']}"
     )
@@ -254,5 +270,7 @@ def test_killing_a_backend_costs_only_what_nginx_cannot_retry(tmp_path):
     # Every failure the client saw is a request nginx answered with an error after its retries;
     # nothing else (no reset connection, no timeout at the client).
     assert figures["errors"] == len(failed_at_nginx), figures["error_kinds"]
+    # The kill did hit traffic: requests sent to the dead (or not yet listening) backend.
+    assert retried(queries) or failed_at_nginx
     assert all(kind.startswith("HTTP 5") for kind in figures["error_kinds"]), figures
     assert figures["ok"] + figures["errors"] == figures["sent"] > 0
