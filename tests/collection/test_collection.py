@@ -13,6 +13,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 
 from addresses import group_addresses  # noqa: E402
+from backup import backup_account  # noqa: E402
 
 
 def ansible(tool: str, *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT):
@@ -113,3 +114,14 @@ def test_group_addresses_prefers_facts_and_skips_unknown_groups():
         "10.0.0.6",
         "10.0.0.7",
     ]
+
+
+def test_backup_account_is_per_host_valid_and_short_enough_for_useradd():
+    assert backup_account("vdb1") == "rb-vdb1"
+    hosts = ["vdb1.example.com", "vdb1.example.org", "VDB1", "x" * 60, "x" * 61, "db_1", "..."]
+    accounts = [backup_account(host) for host in hosts]
+    assert len(set(accounts)) == len(hosts)
+    for account in accounts:
+        assert len(account) <= 32
+        assert account.startswith("rb-") and account.replace("-", "").isalnum()
+        assert account == account.lower()

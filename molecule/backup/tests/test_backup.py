@@ -136,17 +136,62 @@ def test_secrets_are_root_only():
         assert secret.user == "root" and secret.mode == 0o600
 
 
-def test_remote_user_gets_sftp_only():
-    options = (
-        "-F none -i /var/lib/ragstack-backup/id_ed25519 -o BatchMode=yes "
-        "-o UserKnownHostsFile=/var/lib/ragstack-backup/known_hosts"
-    )
-    shell = DATA.run(f"ssh {options} ragstack-backup@backup-remote id")
+SSH_OPTIONS = (
+    "-F none -i /var/lib/ragstack-backup/id_ed25519 -o IdentitiesOnly=yes -o BatchMode=yes "
+    "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/var/lib/ragstack-backup/known_hosts"
+)
+
+
+def sftp(host, account, *commands):
+    """SFTP batch from a data host with its backup key as ACCOUNT; (rc, names listed, stderr)."""
+    batch = shlex.quote("\n".join(commands) + "\n")
+    run = host.run(f"printf {batch} | sftp -q -b - {SSH_OPTIONS} {account}@backup-remote")
+    names = {
+        line.rstrip("/").rsplit("/", 1)[-1]
+        for line in run.stdout.splitlines()
+        if line.strip() and not line.startswith("sftp>")
+    }
+    return run.rc, names, run.stderr
+
+
+def test_remote_account_is_the_hosts_own_and_sftp_only():
+    shell = DATA.run(f"ssh {SSH_OPTIONS} rb-backup-data@backup-remote id")
     assert "uid=" not in shell.stdout
-    listing = DATA.run(f"echo ls /repos | sftp -q {options} ragstack-backup@backup-remote")
-    assert listing.rc == 0, listing.stderr
-    assert "backup-data" in listing.stdout
+    rc, root, err = sftp(DATA, "rb-backup-data", "ls -1 /")
+    assert rc == 0, err
+    assert root == {"repos"}  # its chroot: nothing but its own repository
+    rc, repos, err = sftp(DATA, "rb-backup-data", "ls -1 /repos")
+    assert rc == 0, err
+    assert repos == {"backup-data"}
     assert REMOTE.file("/srv/ragstack-backup").user == "root"
+    assert REMOTE.file("/srv/ragstack-backup/rb-backup-data").user == "root"
+    repos_dir = REMOTE.file("/srv/ragstack-backup/rb-backup-data/repos")
+    assert repos_dir.user == "rb-backup-data" and repos_dir.mode == 0o700
+    # Its key, and no other, opens the account.
+    key = DATA.file("/var/lib/ragstack-backup/id_ed25519.pub").content_string.split()[:2]
+    keys = REMOTE.file("/etc/ssh/authorized_keys/rb-backup-data").content_string.splitlines()
+    assert [line.split()[:3] for line in keys] == [["restrict", *key]]
+
+
+def test_the_shared_account_of_older_releases_is_closed():
+    # prepare.yml left the remote as older releases did: one account for every data host.
+    assert REMOTE.user("ragstack-backup").exists
+    rc, _, _ = sftp(DATA, "ragstack-backup", "ls -1 /")
+    assert rc != 0
+    assert not REMOTE.file("/etc/ssh/authorized_keys/ragstack-backup").exists
+
+
+def test_the_shared_accounts_repository_was_moved_not_replaced():
+    """backup-data's repository from the shared account (created by prepare.yml) is the one its
+    own account serves now: same restic repository id, nothing left in the old place."""
+    old = json.loads(REMOTE.file("/root/legacy-repository-config.json").content_string)
+    config = DATA.check_output(
+        "bash -c '. /etc/ragstack-backup/repositories; "
+        'restic -r "$REPO_remote" -o sftp.command="$SFTP_COMMAND" '
+        "--password-file /etc/ragstack-backup/restic-password cat config'"
+    )
+    assert json.loads(config)["id"] == old["id"]
+    assert not REMOTE.file("/srv/ragstack-backup/repos/backup-data").exists
 
 
 @pytest.fixture(scope="module")
@@ -170,9 +215,8 @@ def drill():
     pause = metric("ragstack_backup_write_pause_seconds", 'component="chromadb"')
     added = int(metric("ragstack_backup_added_bytes", 'backup="remote"'))
     local_repo = int(DATA.check_output("du -sb /var/backups/ragstack/restic").split()[0])
-    remote_repo = int(
-        REMOTE.check_output("du -sb /srv/ragstack-backup/repos/backup-data").split()[0]
-    )
+    remote_repo_dir = "/srv/ragstack-backup/rb-backup-data/repos/backup-data"
+    remote_repo = int(REMOTE.check_output(f"du -sb {remote_repo_dir}").split()[0])
 
     # The disaster: the services' data and the local repository are gone.
     DATA.check_output("systemctl stop ragstack-backend chromadb redis-server")
@@ -311,5 +355,31 @@ def test_fresh_host_backs_up_into_its_own_repositories(fresh_host_drill):
     )
     for repo in ("local", "remote"):
         assert metric("ragstack_backup_last_status", f'backup="{repo}"', host=SPARE) == 1
-    listing = REMOTE.check_output("ls /srv/ragstack-backup/repos")
-    assert {"backup-data", "backup-spare"} <= set(listing.split())
+    accounts = REMOTE.check_output("ls /srv/ragstack-backup")
+    assert {"rb-backup-data", "rb-backup-spare"} <= set(accounts.split())
+    repos = REMOTE.check_output("ls /srv/ragstack-backup/rb-backup-spare/repos")
+    assert repos.split() == ["backup-spare"]
+
+
+def test_a_data_host_cannot_open_another_hosts_remote_repository(fresh_host_drill):
+    """backup-spare, now a data host, against the account of backup-data (whose repository
+    restore.yml read from it, with backup-spare's key authorized there for the restore only)."""
+    spare_key = SPARE.file("/var/lib/ragstack-backup/id_ed25519.pub").content_string.split()[1]
+    assert spare_key not in REMOTE.file("/etc/ssh/authorized_keys/rb-backup-data").content_string
+    assert REMOTE.file("/srv/ragstack-backup/rb-backup-data/repos/backup-data/config").exists
+    # A real SFTP listing and a real restic read of the other host's repository both fail.
+    rc, listed, _ = sftp(SPARE, "rb-backup-spare", "ls -1 /repos")
+    assert rc == 0 and listed == {"backup-spare"}
+    rc, listed, _ = sftp(SPARE, "rb-backup-data", "ls -1 /repos/backup-data")
+    assert rc != 0 and "config" not in listed
+    # Its own account's chroot has no way out to another account's directory.
+    rc, listed, _ = sftp(SPARE, "rb-backup-spare", "ls -1 /../rb-backup-data/repos")
+    assert "backup-data" not in listed
+    other = "sftp:rb-backup-data@backup-remote:/repos/backup-data"
+    command = f"ssh {SSH_OPTIONS} rb-backup-data@backup-remote -s sftp"
+    restic = SPARE.run(
+        "RESTIC_PASSWORD_FILE=/etc/ragstack-backup/restic-password "
+        f"restic -r {other} -o sftp.command={shlex.quote(command)} snapshots"
+    )
+    assert restic.rc != 0
+    assert "backup-data" not in restic.stdout
