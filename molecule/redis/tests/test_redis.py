@@ -122,8 +122,11 @@ def test_overcommit_setting_written_for_the_container_host(host):
 def test_data_survives_restart(host):
     assert cli(host, "SET ragstack:molecule:durable kept", BACKEND) == "OK"
     # The backend writes its catalog in MULTI/EXEC transactions: redis replays those from the
-    # append-only file at startup (no BGSAVE here, so the AOF is what brings them back).
-    transaction = "MULTI\nHSET ragstack:molecule:txn field kept\nEXEC\n"
+    # append-only file at startup (no BGSAVE here, so the AOF is what brings them back). Two
+    # writes, like the catalog's: redis 7 logs a one-command transaction without MULTI/EXEC, and
+    # only a real MULTI/EXEC in the AOF meets the ACL re-check that lost the catalog.
+    writes = ["HSET ragstack:molecule:txn field kept", "HINCRBY ragstack:molecule:txn count 1"]
+    transaction = "\n".join(["MULTI", *writes, "EXEC"]) + "\n"
     sent = host.run(
         f"printf {shlex.quote(transaction)} | REDISCLI_AUTH={shlex.quote(BACKEND[1])} "
         f"redis-cli -h 127.0.0.1 -p 6379 --user {BACKEND[0]}"
@@ -137,6 +140,7 @@ def test_data_survives_restart(host):
         time.sleep(1)
     assert cli(host, "GET ragstack:molecule:durable", BACKEND) == "kept"
     assert cli(host, "HGET ragstack:molecule:txn field", BACKEND) == "kept"
+    assert cli(host, "HGET ragstack:molecule:txn count", BACKEND) == "1"
     # Nothing was refused while the append-only file was loaded.
     pid = host.check_output("systemctl show -p MainPID --value redis-server")
     journal = host.check_output(f"journalctl _PID={pid} --no-pager")
