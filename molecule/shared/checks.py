@@ -11,6 +11,15 @@ def unit_exposure(host, unit: str) -> float:
     return float(match.group(1))
 
 
+def reachable(client, address: str, port: int) -> bool:
+    """True when `client` opens a TCP connection to address:port within 3 s (firewall probes)."""
+    probe = (
+        "import socket,sys; s=socket.socket(); s.settimeout(3); "
+        f"sys.exit(s.connect_ex(('{address}', {port})))"
+    )
+    return client.run(f'python3 -c "{probe}"').rc == 0
+
+
 def unit_main_user(host, unit: str) -> str:
     """The user the unit's main process runs as (full name: plain `ps -o user=` truncates)."""
     main_pid = host.check_output(f"systemctl show -p MainPID --value {unit}")

@@ -1,9 +1,14 @@
 """State of hosts hardened by ragstack.platform.common (asserts on the host, not on tasks)."""
 
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from checks import reachable
 
 HOSTS = ["common-debian12", "common-debian13"]
 
@@ -63,13 +68,7 @@ def _listen_and_probe(server, client, port: int) -> bool:
     server.run(f"systemd-run --unit probe-{port} --collect python3 -m http.server {port}")
     try:
         server.run(f"timeout 10 sh -c 'until ss -ltn | grep -q :{port}; do sleep 0.2; done'")
-        address = server.interface("eth0").addresses[0]
-        probe = (
-            "import socket,sys\n"
-            f"s=socket.socket(); s.settimeout(3)\n"
-            f"sys.exit(s.connect_ex(('{address}', {port})))"
-        )
-        return client.run(f'python3 -c "{probe}"').rc == 0
+        return reachable(client, server.interface("eth0").addresses[0], port)
     finally:
         server.run(f"systemctl stop probe-{port}")
 

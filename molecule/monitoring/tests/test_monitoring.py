@@ -10,7 +10,7 @@ import testinfra
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "molecule" / "shared"))
-from checks import unit_exposure  # noqa: E402
+from checks import reachable, unit_exposure  # noqa: E402
 
 SERVER = testinfra.get_host("docker://mon-server")
 CACHE = testinfra.get_host("docker://mon-cache")
@@ -37,14 +37,6 @@ def wait_for(predicate, timeout: float, interval: float = 1.0):
         if time.monotonic() - started > timeout:
             return value, time.monotonic() - started
         time.sleep(interval)
-
-
-def can_connect(client, address: str, port: int) -> bool:
-    probe = (
-        "import socket,sys; s=socket.socket(); s.settimeout(3); "
-        f"sys.exit(s.connect_ex(('{address}', {port})))"
-    )
-    return client.run(f'python3 -c "{probe}"').rc == 0
 
 
 @pytest.mark.parametrize(
@@ -127,12 +119,12 @@ def test_alert_rules_are_loaded():
 def test_exporters_reachable_from_monitoring_only():
     server_ip = SERVER.interface("eth0").addresses[0]
     cache_ip = CACHE.interface("eth0").addresses[0]
-    assert can_connect(SERVER, cache_ip, 9100)
-    assert can_connect(SERVER, cache_ip, 9121)
+    assert reachable(SERVER, cache_ip, 9100)
+    assert reachable(SERVER, cache_ip, 9121)
     # The cache host is not in the monitoring group.
-    assert not can_connect(CACHE, server_ip, 9100)
-    assert not can_connect(CACHE, server_ip, 9090)
-    assert not can_connect(CACHE, server_ip, 9093)
+    assert not reachable(CACHE, server_ip, 9100)
+    assert not reachable(CACHE, server_ip, 9090)
+    assert not reachable(CACHE, server_ip, 9093)
 
 
 def firing(alertname: str, instance: str):

@@ -9,7 +9,7 @@ import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
-from checks import unit_exposure
+from checks import reachable, unit_exposure
 from ragstack_http import request, wait_for
 
 ADMIN = {"X-API-Key": "molecule-stack-admin-key-0123456789"}
@@ -175,14 +175,6 @@ def test_every_service_comes_back_after_a_restart_with_its_data(host):
     assert uploaded.status == 201, uploaded
     collection = request(host, "GET", f"{ENTRY}/v1/collections/stack", headers=ADMIN).json()
     assert collection["document_count"] == 2, collection
-
-
-def reachable(client, address: str, port: int) -> bool:
-    probe = (
-        "import socket,sys; s=socket.socket(); s.settimeout(3); "
-        f"sys.exit(s.connect_ex(('{address}', {port})))"
-    )
-    return client.run(f'python3 -c "{probe}"').rc == 0
 
 
 @pytest.mark.parametrize(
