@@ -11,6 +11,9 @@ Behaviour is switched at run time with ``POST /_control {"mode": ...}``:
   fail        HTTP 500 on /api/chat
   break       streams a few tokens, then drops the connection without ``done``
   slow        waits 2 s before answering
+  invent      misbehaves on citations: cites passage [1], passages that were never given
+              ([7], [0], [2, 99]), and streams in 3-character pieces so markers split across
+              tokens
 ``GET /_stats`` returns how many chat calls were received (to check caching and retries).
 
 Run: ``python tests/fake_ollama.py --port 11434 [--model fake-llm]``.
@@ -32,13 +35,22 @@ DIMENSIONS = 64
 LOCK = threading.Lock()
 
 
-def answer_for(messages: list[dict]) -> str:
+def answer_for(messages: list[dict], mode: str = "ok") -> str:
     prompt = messages[-1]["content"] if messages else ""
     match = re.search(r"\[1\][^\n]*\n(.+?)(?:\n\n\[2\]|\n\nQuestion:|$)", prompt, re.S)
     if not match:
         return "I do not know."
     first = re.split(r"(?<=[.!?])\s", match.group(1).strip(), maxsplit=1)[0]
+    if mode == "invent":
+        return f"According to [7] the documents, {first} [1][7] Also [0] and [2, 99]."
     return f"According to the documents, {first} [1]"
+
+
+def pieces(text: str, mode: str) -> list[str]:
+    if mode == "invent":
+        return [text[i : i + 3] for i in range(0, len(text), 3)]
+    words = text.split(" ")
+    return [word if position == 0 else f" {word}" for position, word in enumerate(words)]
 
 
 def embed(text: str) -> list[float]:
@@ -110,9 +122,9 @@ class Handler(BaseHTTPRequestHandler):
         if body.get("model", "").split(":")[0] != STATE["model"]:
             self._json(404, {"error": f"model '{body.get('model')}' not found"})
             return
-        text = answer_for(body.get("messages", []))
+        text = answer_for(body.get("messages", []), mode)
         if openai:
-            self._openai(body, text)
+            self._openai(body, text, mode)
             return
         if not body.get("stream", True):
             self._json(
@@ -130,22 +142,21 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        words = text.split(" ")
-        for position, word in enumerate(words):
+        tokens = pieces(text, mode)
+        for position, token in enumerate(tokens):
             if mode == "break" and position == 3:
                 self.wfile.flush()
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
-            token = word if position == 0 else f" {word}"
             line = {"model": body["model"], "message": {"role": "assistant", "content": token}}
             self._chunk(json.dumps(line) + "\n")
         final = {"model": body["model"], "message": {"role": "assistant", "content": ""}}
-        final.update(done=True, prompt_eval_count=42, eval_count=len(words))
+        final.update(done=True, prompt_eval_count=42, eval_count=len(tokens))
         self._chunk(json.dumps(final) + "\n")
         self.wfile.write(b"0\r\n\r\n")
 
-    def _openai(self, body: dict, text: str) -> None:
+    def _openai(self, body: dict, text: str, mode: str) -> None:
         usage = {"prompt_tokens": 42, "completion_tokens": len(text.split())}
         if not body.get("stream"):
             message = {"role": "assistant", "content": text}
@@ -155,8 +166,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for position, word in enumerate(text.split(" ")):
-            delta = {"content": word if position == 0 else f" {word}"}
+        for token in pieces(text, mode):
+            delta = {"content": token}
             self._chunk(f"data: {json.dumps({'choices': [{'index': 0, 'delta': delta}]})}\n\n")
         self._chunk(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n")
         self._chunk("data: [DONE]\n\n")

@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     llm_breaker_reset_seconds: float = Field(default=30.0, gt=0)
     llm_max_tokens: int = Field(default=512, ge=1)
     llm_temperature: float = Field(default=0.1, ge=0, le=2)
+    llm_max_concurrent_generations: int = Field(default=4, ge=1, le=1024)
+    llm_queue_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # Observability
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")

@@ -47,3 +47,11 @@ class DependencyUnavailableError(RagstackError):
 
 class LlmUnavailableError(RagstackError):
     """The LLM is not configured, failing, or its circuit breaker is open."""
+
+
+class LlmBusyError(RagstackError):
+    """Every generation slot of this host stayed busy for the whole queueing time."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(f"the language model is busy, retry after {retry_after_seconds}s")
+        self.retry_after_seconds = retry_after_seconds

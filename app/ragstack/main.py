@@ -26,6 +26,7 @@ from ragstack.catalog import Catalog
 from ragstack.config import EmbeddingBackend, LlmProvider, Settings, load_settings
 from ragstack.conversations import ConversationStore
 from ragstack.ingest.service import IngestLimits, IngestService
+from ragstack.llm.admission import GenerationLimiter
 from ragstack.llm.ollama import OllamaClient
 from ragstack.llm.openai import OpenAiCompatibleClient
 from ragstack.llm.resilience import CircuitBreaker, ResilientLlm
@@ -125,8 +126,19 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
     )
     llm = build_llm(settings)
     conversations = ConversationStore(redis, prefix, settings.conversation_ttl_seconds)
+    limiter = GenerationLimiter(
+        settings.data_dir / "llm-slots",
+        settings.llm_max_concurrent_generations,
+        settings.llm_queue_seconds,
+    )
     chat_service = ChatService(
-        retrieval, catalog, conversations, result_cache, llm, settings.conversation_max_turns
+        retrieval,
+        catalog,
+        conversations,
+        result_cache,
+        llm,
+        limiter,
+        settings.conversation_max_turns,
     )
     auth = Authenticator(
         settings.api_keys, redis, prefix, settings.rate_limit_per_minute, settings.rate_limit_burst

@@ -81,8 +81,10 @@ def test_openai_compatible_llm_and_cors(backend_factory, fake_llm):
         events = [block.split("\n") for block in text.strip().split("\n\n")]
         kinds = [lines[0].removeprefix("event: ") for lines in events]
         assert kinds[0] == "citations" and kinds[-1] == "done" and "token" in kinds
-        tokens = [json.loads(lines[1].removeprefix("data: "))["text"] for lines in events[1:-1]]
+        data = [json.loads(lines[1].removeprefix("data: ")) for lines in events]
+        tokens = [d["text"] for kind, d in zip(kinds, data, strict=True) if kind == "token"]
         assert "".join(tokens) == answer["answer"]
+        assert data[kinds.index("citations", 1)]["citations"] == answer["citations"]
 
     preflight = {
         "Access-Control-Request-Method": "POST",

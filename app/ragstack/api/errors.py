@@ -14,6 +14,7 @@ from ragstack.errors import (
     ConflictError,
     DependencyUnavailableError,
     InvalidInputError,
+    LlmBusyError,
     LlmUnavailableError,
     NotFoundError,
     PayloadTooLargeError,
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: dict[type[RagstackError], int] = {
     RateLimitedError: 429,
     DependencyUnavailableError: 503,
     LlmUnavailableError: 503,
+    LlmBusyError: 503,
 }
 
 
@@ -50,7 +52,7 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RagstackError)
     status = status_for(error)
     headers: dict[str, str] = {}
-    if isinstance(error, RateLimitedError):
+    if isinstance(error, RateLimitedError | LlmBusyError):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, AuthenticationError):
         headers["WWW-Authenticate"] = "Bearer"

@@ -10,7 +10,12 @@ from collections.abc import AsyncIterator
 
 from ragstack.errors import LlmUnavailableError
 from ragstack.llm.base import LlmCallError, LlmClient, Message, Usage
-from ragstack.observability.metrics import LLM_LATENCY, LLM_TOKENS
+from ragstack.observability.metrics import (
+    LLM_LATENCY,
+    LLM_TIME_TO_FIRST_TOKEN,
+    LLM_TOKENS,
+    LLM_TOKENS_PER_SECOND,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +80,19 @@ class ResilientLlm:
     async def _sleep(self, attempt: int) -> None:
         await asyncio.sleep(self._backoff * (2**attempt) * (0.5 + random.random()))
 
-    def _account(self, usage: Usage, outcome: str, started: float) -> None:
+    def _account(
+        self, usage: Usage, outcome: str, started: float, first_token: float | None = None
+    ) -> None:
+        """``first_token``: when a stream's first token came; a whole answer's speed is measured
+        over the whole call (its time to first token is not known)."""
         provider = self.client.provider
-        LLM_LATENCY.labels(provider, outcome).observe(time.perf_counter() - started)
+        ended = time.perf_counter()
+        LLM_LATENCY.labels(provider, outcome).observe(ended - started)
         LLM_TOKENS.labels(provider, "prompt").inc(usage.prompt_tokens)
         LLM_TOKENS.labels(provider, "completion").inc(usage.completion_tokens)
+        generating = ended - (first_token or started)
+        if outcome == "ok" and usage.completion_tokens > 1 and generating > 0:
+            LLM_TOKENS_PER_SECOND.labels(provider).observe(usage.completion_tokens / generating)
 
     async def complete(self, messages: list[Message]) -> str:
         self._admit()
@@ -106,20 +119,28 @@ class ResilientLlm:
         self._admit()
         started = time.perf_counter()
         usage = Usage()
+        first_token: float | None = None
         for attempt in range(self._retries + 1):
-            emitted = False
+            pieces = 0
             try:
                 async for token in self.client.stream(messages, usage):
-                    emitted = True
+                    if first_token is None:
+                        first_token = time.perf_counter()
+                        LLM_TIME_TO_FIRST_TOKEN.labels(self.client.provider).observe(
+                            first_token - started
+                        )
+                    pieces += 1
                     yield token
             except LlmCallError as error:
                 log.warning("LLM stream failed (attempt %d): %s", attempt + 1, error)
-                if not emitted and error.retryable and attempt < self._retries:
+                if not pieces and error.retryable and attempt < self._retries:
                     await self._sleep(attempt)
                     continue
                 self.breaker.failure()
                 self._account(usage, "error", started)
                 raise LlmUnavailableError(f"LLM failed: {error}") from error
+            # Servers that report no usage in a stream: one streamed piece is one token.
+            usage.completion_tokens = usage.completion_tokens or pieces
             self.breaker.success()
-            self._account(usage, "ok", started)
+            self._account(usage, "ok", started, first_token)
             return

@@ -13,7 +13,9 @@ from ragstack.cache import ResultCache, normalize_query
 from ragstack.catalog import Catalog
 from ragstack.conversations import ConversationStore
 from ragstack.errors import LlmUnavailableError
+from ragstack.llm.admission import GenerationLimiter, Slot
 from ragstack.llm.base import Message
+from ragstack.llm.citations import CitationRewriter, rewrite
 from ragstack.llm.extractive import extractive_answer
 from ragstack.llm.resilience import ResilientLlm
 from ragstack.observability.metrics import CHAT_ANSWERS
@@ -26,8 +28,18 @@ SYSTEM_PROMPT = (
     "Cite the passages you use with their number in square brackets, like [1] or [2][3]. "
     "If the passages do not contain the answer, say that you do not know. Be concise."
 )
+# One worked example before the real question: small models follow the citation format from an
+# example far more reliably than from the instruction alone (SmolLM2-135M: 4 of 6 answers cited
+# with it, 1 of 6 without).
+EXAMPLE = (
+    Message(
+        "user",
+        "Context passages:\n\n[1] Office\nThe office opens at 08:00 on weekdays.\n\n"
+        "[2] Parking\nVisitors park in lot C.\n\nQuestion: Where do visitors park?",
+    ),
+    Message("assistant", "Visitors park in lot C [2]."),
+)
 NO_CONTEXT_ANSWER = "I found nothing in this collection that answers the question."
-SNIPPET_CHARS = 240
 
 
 @dataclass
@@ -42,29 +54,13 @@ class ChatAnswer:
         return self.__dict__.copy()
 
 
-def citations_for(hits: list[Hit]) -> list[dict[str, Any]]:
-    return [
-        {
-            "index": number,
-            "chunk_id": hit.chunk_id,
-            "document_id": hit.document_id,
-            "filename": hit.filename,
-            "title": hit.title,
-            "page": hit.page,
-            "section": hit.section,
-            "snippet": hit.text[:SNIPPET_CHARS],
-        }
-        for number, hit in enumerate(hits, start=1)
-    ]
-
-
 def build_messages(question: str, hits: list[Hit], history: list[dict[str, Any]]) -> list[Message]:
     context = "\n\n".join(
         f"[{n}] {h.title}{f' - {h.section}' if h.section else ''}"
         f"{f' (page {h.page})' if h.page else ''}\n{h.text}"
         for n, h in enumerate(hits, start=1)
     )
-    messages = [Message("system", SYSTEM_PROMPT)]
+    messages = [Message("system", SYSTEM_PROMPT), *EXAMPLE]
     messages += [Message(m["role"], m["content"]) for m in history]
     messages.append(Message("user", f"Context passages:\n\n{context}\n\nQuestion: {question}"))
     return messages
@@ -82,6 +78,7 @@ class ChatService:
         conversations: ConversationStore,
         cache: ResultCache,
         llm: ResilientLlm | None,
+        limiter: GenerationLimiter,
         max_turns: int,
     ) -> None:
         self._retrieval = retrieval
@@ -89,6 +86,7 @@ class ChatService:
         self._conversations = conversations
         self._cache = cache
         self._llm = llm
+        self._limiter = limiter
         self._max_turns = max_turns
 
     async def _prepare(
@@ -109,9 +107,18 @@ class ChatService:
             {"role": "assistant", "content": answer, "citations": citations},
         )
 
-    def _fallback(self, message: str, hits: list[Hit], llm_failed: bool) -> tuple[str, bool]:
-        answer = extractive_answer(message, [h.text for h in hits]) if hits else ""
-        return answer or NO_CONTEXT_ANSWER, llm_failed
+    def _fallback(self, message: str, hits: list[Hit]) -> str:
+        return (extractive_answer(message, [h.text for h in hits]) if hits else "") or (
+            NO_CONTEXT_ANSWER
+        )
+
+    async def _generate(self, messages: list[Message]) -> str:
+        assert self._llm is not None
+        slot = await self._limiter.acquire()
+        try:
+            return await self._llm.complete(messages)
+        finally:
+            slot.release()
 
     async def answer(
         self, collection: str, message: str, top_k: int, conversation_id: str | None
@@ -119,7 +126,6 @@ class ChatService:
         conversation_id, hits, history = await self._prepare(
             collection, message, top_k, conversation_id
         )
-        citations = citations_for(hits)
         cache_key = self._cache.key("answer", collection, q=normalize_query(message), k=top_k)
         record, (cached,) = await self._catalog.get_collection_with(collection, [cache_key])
         at = (record.store_name, record.version)
@@ -130,7 +136,7 @@ class ChatService:
                 text = self._cache.decode("answer", cached, *at)
             if text is None:
                 try:
-                    text = await self._llm.complete(build_messages(message, hits, history))
+                    text = await self._generate(build_messages(message, hits, history))
                     if not history:
                         await self._cache.put(cache_key, *at, text)
                 except LlmUnavailableError as error:
@@ -138,8 +144,8 @@ class ChatService:
                     degraded = True
             if text is not None:
                 mode, degraded = "llm", False
-        if text is None:
-            text, degraded = self._fallback(message, hits, degraded)
+        # The cache keeps the model's own text: the same passages give the same rewriting.
+        text, citations = rewrite(text or self._fallback(message, hits), hits)
         await self._remember(conversation_id, message, text, citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
         return ChatAnswer(text, citations, conversation_id, mode, degraded)
@@ -147,12 +153,14 @@ class ChatService:
     async def stream(
         self, collection: str, message: str, top_k: int, conversation_id: str | None
     ) -> AsyncIterator[str]:
-        """Server-Sent Events: citations, token*, done (or error after a partial answer)."""
+        """Server-Sent Events: citations, then token* with a citations event before the token
+        that first cites a passage (each holds the whole list so far), then done (or error after
+        a partial answer). A busy host refuses here, before the response starts (503)."""
         conversation_id, hits, history = await self._prepare(
             collection, message, top_k, conversation_id
         )
-        citations = citations_for(hits)
-        return self._events(conversation_id, message, hits, history, citations)
+        slot = await self._limiter.acquire() if hits and self._llm is not None else None
+        return self._events(conversation_id, message, hits, history, slot)
 
     async def _events(
         self,
@@ -160,31 +168,51 @@ class ChatService:
         message: str,
         hits: list[Hit],
         history: list[dict[str, Any]],
-        citations: list[dict[str, Any]],
+        slot: Slot | None,
     ) -> AsyncIterator[str]:
-        yield sse("citations", {"citations": citations, "conversation_id": conversation_id})
+        rewriter = CitationRewriter(hits)
         parts: list[str] = []
+
+        def emit(piece: str) -> list[str]:
+            cited = len(rewriter.citations)
+            text = rewriter.feed(piece)
+            events = []
+            if len(rewriter.citations) > cited:
+                events.append(sse("citations", {"citations": rewriter.citations}))
+            if text:
+                parts.append(text)
+                events.append(sse("token", {"text": text}))
+            return events
+
+        yield sse("citations", {"citations": [], "conversation_id": conversation_id})
         mode, degraded = "extractive", self._llm is None
-        if hits and self._llm is not None:
-            try:
-                async for token in self._llm.stream(build_messages(message, hits, history)):
-                    parts.append(token)
-                    yield sse("token", {"text": token})
-                mode, degraded = "llm", False
-            except LlmUnavailableError as error:
-                if parts:
-                    log.warning("LLM stream broke after %d tokens: %s", len(parts), error)
-                    yield sse("error", {"detail": f"the answer was interrupted: {error}"})
-                    await self._remember(conversation_id, message, "".join(parts), citations)
-                    return
-                log.warning("answering extractively: %s", error)
-                degraded = True
+        try:
+            if slot is not None and self._llm is not None:
+                try:
+                    async for token in self._llm.stream(build_messages(message, hits, history)):
+                        for event in emit(token):
+                            yield event
+                    mode, degraded = "llm", False
+                except LlmUnavailableError as error:
+                    if parts:
+                        log.warning("LLM stream broke after %d pieces: %s", len(parts), error)
+                        yield sse("error", {"detail": f"the answer was interrupted: {error}"})
+                        await self._remember(
+                            conversation_id, message, "".join(parts), rewriter.citations
+                        )
+                        return
+                    log.warning("answering extractively: %s", error)
+                    degraded = True
+        finally:
+            if slot is not None:
+                slot.release()
         if mode == "extractive":
-            text, degraded = self._fallback(message, hits, degraded)
-            for word in text.split(" "):
-                token = word if not parts else f" {word}"
-                parts.append(token)
-                yield sse("token", {"text": token})
-        await self._remember(conversation_id, message, "".join(parts), citations)
+            for position, word in enumerate(self._fallback(message, hits).split(" ")):
+                for event in emit(word if position == 0 else f" {word}"):
+                    yield event
+        if rest := rewriter.finish():
+            parts.append(rest)
+            yield sse("token", {"text": rest})
+        await self._remember(conversation_id, message, "".join(parts), rewriter.citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
         yield sse("done", {"mode": mode, "degraded": degraded, "conversation_id": conversation_id})

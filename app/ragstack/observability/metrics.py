@@ -43,6 +43,27 @@ LLM_LATENCY = Histogram(
     ["provider", "outcome"],
     buckets=LATENCY_BUCKETS,
 )
+LLM_TIME_TO_FIRST_TOKEN = Histogram(
+    "ragstack_llm_time_to_first_token_seconds",
+    "From sending a streamed LLM request to its first token",
+    ["provider"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
+)
+LLM_TOKENS_PER_SECOND = Histogram(
+    "ragstack_llm_tokens_per_second",
+    "Generation speed of one answer: completion tokens / time from first to last token",
+    ["provider"],
+    buckets=(1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500),
+)
+LLM_GENERATIONS_IN_FLIGHT = Gauge(
+    "ragstack_llm_generations_in_flight",
+    "LLM generations running in this process (the per-host limit spans all workers)",
+    multiprocess_mode="livesum",
+)
+LLM_REJECTED = Counter(
+    "ragstack_llm_rejected_total",
+    "Chat requests refused with 503 because every generation slot stayed busy",
+)
 LLM_TOKENS = Counter("ragstack_llm_tokens_total", "LLM tokens", ["provider", "kind"])
 CHAT_ANSWERS = Counter("ragstack_chat_answers_total", "Chat answers", ["mode", "degraded"])
 INDEX_CHUNKS = Gauge(
