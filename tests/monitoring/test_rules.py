@@ -48,6 +48,7 @@ def test_targets_come_from_the_inventory(rendered: Path):
         "app2": ["10.0.20.12:9100"],
         "cache1": ["10.0.30.21:9100"],
         "lb1": ["10.0.10.11:9100"],
+        "llm1": ["10.0.50.11:9100"],
         "mon1": ["10.0.40.11:9100"],
         "vdb1": ["10.0.30.11:9100"],
     }
@@ -61,6 +62,12 @@ def test_targets_come_from_the_inventory(rendered: Path):
     ]
     blackbox = next(j for j in config["scrape_configs"] if j["job_name"] == "blackbox-http")
     assert blackbox["params"]["module"] == ["http_2xx"]
+    # The model servers are probed (port open), through the blackbox exporter.
+    llm = yaml.safe_load((rendered / "file_sd" / "llm.yml").read_text())
+    assert llm == [{"targets": ["10.0.50.11:11434"], "labels": {"instance": "llm1"}}]
+    probe = next(j for j in config["scrape_configs"] if j["job_name"] == "llm")
+    assert probe["metrics_path"] == "/probe" and probe["params"]["module"] == ["tcp_connect"]
+    assert probe["relabel_configs"][-1]["replacement"] == "127.0.0.1:9115"
 
 
 def test_alertmanager_config_with_every_receiver_kind_passes_amtool(rendered: Path):

