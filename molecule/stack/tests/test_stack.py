@@ -1,5 +1,7 @@
 """The whole stack (site.yml) on one host, end to end, and its firewall seen from outside."""
 
+import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ UI = "http://127.0.0.1:3000"
 ENTRY = "https://127.0.0.1"
 PROMETHEUS = "http://127.0.0.1:9090"
 # Our own units (<= 2.0) and the distribution's (<= 5.0, sandboxed by drop-ins).
-OWN_UNITS = ["ragstack-backend", "ragstack-ui", "chromadb"]
+OWN_UNITS = ["ragstack-backend", "ragstack-ui", "chromadb", "ragstack-llm"]
 DISTRO_UNITS = ["redis-server", "nginx", "prometheus", "prometheus-alertmanager"]
 
 
@@ -45,6 +47,8 @@ def test_every_tier_is_up(host):
     assert ready.status == 200, ready
     checks = ready.json()["checks"]
     assert checks["redis"]["ok"] and checks["chromadb"]["ok"], checks
+    # The backend's LLM settings came from the inventory's llm group (no hand editing).
+    assert checks["llm"]["ok"] and "model smollm2" in checks["llm"]["detail"], checks
     assert request(host, "GET", f"{UI}/_health").status == 200
 
 
@@ -84,17 +88,37 @@ def test_upload_query_and_cited_answer_through_nginx(host):
     )
     assert hits.status == 200, hits
     assert hits.json()["results"][0]["filename"] == "restore.md"
-    answer = request(
+    # Answered by the model (generated, not the extractive fallback), citing the document: every
+    # [n] in the answer is a listed citation, and the list holds exactly those.
+    question = {"collection": "stack", "message": "Where is ChromaDB restored from?"}
+    answer = request(host, "POST", f"{ENTRY}/v1/chat", headers=ADMIN, json=question, timeout=120)
+    assert answer.status == 200, answer
+    body = answer.json()
+    print(f"\nanswer: {body['answer']!r}")
+    assert body["mode"] == "llm" and body["degraded"] is False, body
+    check_citations(body["answer"], body["citations"])
+    streamed = request(
         host,
         "POST",
         f"{ENTRY}/v1/chat",
         headers=ADMIN,
-        json={"collection": "stack", "message": "How do I restore ChromaDB?"},
+        json={**question, "stream": True},
+        timeout=120,
     )
-    assert answer.status == 200, answer
-    body = answer.json()
-    assert body["mode"] == "extractive" and "[1]" in body["answer"], body
-    assert body["citations"][0]["filename"] == "restore.md"
+    assert streamed.status == 200, streamed
+    events = [
+        (block.split("\n")[0].removeprefix("event: "), json.loads(block.split("\n")[1][6:]))
+        for block in streamed.text.strip().split("\n\n")
+    ]
+    assert events[-1][0] == "done" and events[-1][1]["mode"] == "llm", events[-3:]
+    text = "".join(data["text"] for kind, data in events if kind == "token")
+    check_citations(text, [data for kind, data in events if kind == "citations"][-1]["citations"])
+
+
+def check_citations(text: str, citations: list[dict]) -> None:
+    markers = {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+    assert citations and markers == {c["index"] for c in citations}, (text, citations)
+    assert {c["filename"] for c in citations} == {"restore.md"}, citations
 
 
 def test_backups_are_scheduled_not_taken(host):
@@ -179,7 +203,14 @@ def test_every_service_comes_back_after_a_restart_with_its_data(host):
 
 @pytest.mark.parametrize(
     ("port", "what"),
-    [(6379, "redis"), (8002, "chromadb"), (8000, "backend"), (3000, "ui"), (9090, "prometheus")],
+    [
+        (6379, "redis"),
+        (8002, "chromadb"),
+        (8000, "backend"),
+        (3000, "ui"),
+        (9090, "prometheus"),
+        (11434, "llm"),
+    ],
 )
 def test_inner_ports_are_closed_to_a_host_outside_the_groups(host, outsider, address, port, what):
     # Something listens there (so a refusal would be the firewall's doing, not an idle port).
