@@ -5,6 +5,7 @@
   for why it is the chromadb package's FastAPI server rather than ``chroma run``).
 - ``start_fake_llm``: tests/fake_ollama.py, a test double speaking Ollama's API.
 - ``start_backend``: the ragstack backend under uvicorn, configured through RAGSTACK_* variables.
+- ``start_worker``: its ingestion worker (``ragstack-worker``), same variables.
 
 All of them wait with ``wait_until_healthy`` and are stopped with ``Server.stop()``.
 """
@@ -153,31 +154,49 @@ def api_key_entry(name: str, key: str, scopes: list[str], **limits: float) -> di
     return {"name": name, "sha256": hash_key(key), "scopes": scopes, **limits}
 
 
-def start_backend(
-    workdir: Path,
-    redis: Server,
-    chroma: Server,
-    api_keys: list[dict],
-    env: dict[str, str] | None = None,
-    workers: int = 1,
-) -> Server:
-    """Start ``uvicorn ragstack.main:app``; ``env`` adds or overrides RAGSTACK_* variables."""
-    port = free_port()
+def backend_env(
+    workdir: Path, redis: Server, chroma: Server, api_keys: list[dict], env: dict[str, str] | None
+) -> dict[str, str]:
+    """The RAGSTACK_* environment shared by a backend and its worker (same node, same data)."""
+    prefix = f"t{secrets.token_hex(4)}"
     base = {
         "RAGSTACK_REDIS_URL": redis.url,
-        "RAGSTACK_REDIS_PREFIX": f"t{secrets.token_hex(4)}",
+        "RAGSTACK_REDIS_PREFIX": prefix,
         "RAGSTACK_CHROMA_URL": chroma.url,
         "RAGSTACK_CHROMA_TOKEN": chroma.secret,
         "RAGSTACK_DATA_DIR": str(workdir / "data"),
+        "RAGSTACK_NODE_NAME": f"node-{prefix}",
         "RAGSTACK_API_KEYS": json.dumps(api_keys),
         "RAGSTACK_RATE_LIMIT_PER_MINUTE": "100000",
         "RAGSTACK_RATE_LIMIT_BURST": "10000",
         "RAGSTACK_LOG_LEVEL": "INFO",
+        "RAGSTACK_WORKER_METRICS_PORT": "0",
         "HF_HUB_OFFLINE": "1",
     }
+    return {**base, **(env or {})}
+
+
+def start_backend(workdir: Path, env: dict[str, str], workers: int = 1) -> Server:
+    """Start ``uvicorn ragstack.main:app`` with ``env`` (see ``backend_env``)."""
+    port = free_port()
     argv = [str(VENV_BIN / "uvicorn"), "ragstack.main:app", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
-    process, log_path = _spawn(f"backend-{port}", argv, workdir, {**base, **(env or {})})
+    process, log_path = _spawn(f"backend-{port}", argv, workdir, env)
     server = Server("backend", process, port, log_path, url=f"http://127.0.0.1:{port}")
-    server.extra["prefix"] = base["RAGSTACK_REDIS_PREFIX"]
+    server.extra["prefix"] = env["RAGSTACK_REDIS_PREFIX"]
+    server.extra["env"] = env
     return wait_until_healthy(server, http_ok(f"{server.url}/health"), timeout=90)
+
+
+def start_worker(workdir: Path, env: dict[str, str]) -> Server:
+    """Start ``ragstack-worker`` with the environment of its backend (``backend_env``)."""
+    process, log_path = _spawn(
+        f"worker-{secrets.token_hex(3)}", [str(VENV_BIN / "ragstack-worker")], workdir, env
+    )
+    server = Server("worker", process, 0, log_path)
+    server.extra["env"] = env
+
+    def started() -> bool:
+        return "worker starting" in log_path.read_text(errors="replace")
+
+    return wait_until_healthy(server, started, timeout=90)
