@@ -103,12 +103,17 @@ def _spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None
     return process, log_path
 
 
-def start_redis(workdir: Path, password: str | None = None, port: int | None = None) -> Server:
-    """``port``/``password`` of a redis stopped before: a restart of the same server."""
+def start_redis(
+    workdir: Path, password: str | None = None, port: int | None = None, durable: bool = False
+) -> Server:
+    """``port``/``password`` of a redis stopped before: a restart of the same server.
+    ``durable``: an append-only file fsynced on every write (as production keeps its data)."""
     password = password or secrets.token_hex(16)
     port = port or free_port()
     argv = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password]
-    argv += ["--save", "", "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else []
+    argv += ["--save", "", "--appendonly", "no", *persistence]
+    argv += ["--dir", str(workdir), "--daemonize", "no"]
     process, log_path = _spawn("redis", argv, workdir)
     server = Server("redis", process, port, log_path, secret=password)
     server.url = f"redis://:{password}@127.0.0.1:{port}/0"
