@@ -90,6 +90,8 @@ async def ingest(
                 r = await client.post(
                     f"/v1/collections/{collection}/documents",
                     files={"file": (name, text.encode(), "text/markdown")},
+                    # Wait for the worker (below nginx's 60 s proxy timeout).
+                    params={"wait": 50},
                 )
                 if r.status_code != 429:
                     break

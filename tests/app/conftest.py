@@ -34,12 +34,7 @@ def new_collection(client: httpx.Client) -> Callable[[], str]:
 
 @pytest.fixture(scope="session")
 def constrained_backend(backend_factory):
-    """A second backend with no LLM and small limits: uploads over 20,000 bytes are refused and
-    uploads over 1,000 bytes are ingested in the background (202 + job)."""
+    """A second backend with no LLM and small limits: uploads over 20,000 bytes are refused."""
     return backend_factory(
-        env={
-            "RAGSTACK_LLM_PROVIDER": "none",
-            "RAGSTACK_MAX_UPLOAD_BYTES": "20000",
-            "RAGSTACK_INLINE_INGEST_MAX_BYTES": "1000",
-        }
+        env={"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_MAX_UPLOAD_BYTES": "20000"}
     )

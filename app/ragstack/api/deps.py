@@ -13,6 +13,7 @@ from ragstack.auth import Authenticator, Principal
 from ragstack.catalog import Catalog
 from ragstack.config import Scope, Settings
 from ragstack.conversations import ConversationStore
+from ragstack.ingest.queue import IngestQueue
 from ragstack.ingest.service import IngestService
 from ragstack.llm.service import ChatService
 from ragstack.retrieval.service import RetrievalService
@@ -26,6 +27,7 @@ class Services:
     store: VectorStore
     auth: Authenticator
     ingest: IngestService
+    queue: IngestQueue
     retrieval: RetrievalService
     chat: ChatService
     conversations: ConversationStore

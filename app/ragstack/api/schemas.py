@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from ragstack.catalog import Collection, Document, JobStatus
+from ragstack.catalog import Collection, Document
 
 COLLECTION_NAME = r"^[a-z0-9_-]{3,63}$"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -50,9 +50,10 @@ class JobAccepted(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    status: JobStatus
+    status: Literal["queued", "running", "succeeded", "failed"]
     document_id: str
     error: str | None
+    attempts: int = Field(description="How many times a worker took it up")
 
 
 class QueryRequest(Strict):

@@ -98,7 +98,7 @@ class VectorStore:
             self._collections[store_name] = collection
         return collection
 
-    async def add(
+    async def upsert(
         self,
         store_name: str,
         ids: Sequence[str],
@@ -109,7 +109,7 @@ class VectorStore:
         collection = await self._collection(store_name)
         for start in range(0, len(ids), PAGE_SIZE):
             end = start + PAGE_SIZE
-            await collection.add(
+            await collection.upsert(
                 ids=list(ids[start:end]),
                 embeddings=[list(e) for e in embeddings[start:end]],
                 documents=list(texts[start:end]),
@@ -163,6 +163,20 @@ class VectorStore:
         )
         distances = (result["distances"] or [[]])[0]
         return [(i, 1 - d) for i, d in zip(result["ids"][0], distances, strict=True)]
+
+    async def chunks_per_document(self, store_name: str) -> dict[str, int]:
+        """How many chunks each document id has in the store (the reconciler's view)."""
+        collection = await self._collection(store_name)
+        counts: dict[str, int] = {}
+        offset = 0
+        while True:
+            page = await collection.get(include=["metadatas"], limit=PAGE_SIZE, offset=offset)
+            for metadata in page["metadatas"] or []:
+                document_id = str((metadata or {}).get("document_id", ""))
+                counts[document_id] = counts.get(document_id, 0) + 1
+            if len(page["ids"]) < PAGE_SIZE:
+                return counts
+            offset += PAGE_SIZE
 
     async def all_chunks(self, store_name: str) -> list[StoredChunk]:
         collection = await self._collection(store_name)
