@@ -295,8 +295,9 @@ def slow_llm(servers_dir):
     server.stop()
 
 
-def busy_backend(backend_factory, slow_llm, queue_seconds: str):
-    return backend_factory(
+def busy_backend(backend_factory, slow_llm, queue_seconds: str, name: str):
+    """Two workers sharing one generation slot, with the collection ``name`` filled."""
+    backend = backend_factory(
         env={
             "RAGSTACK_LLM_MAX_CONCURRENT_GENERATIONS": "1",
             "RAGSTACK_LLM_QUEUE_SECONDS": queue_seconds,
@@ -307,24 +308,31 @@ def busy_backend(backend_factory, slow_llm, queue_seconds: str):
         workers=2,
         llm=slow_llm,
     )
+    with backend.client() as client:
+        client.post("/v1/collections", json={"name": name})
+        fill(client, name)
+    return backend
 
 
-async def chat_at_once(backend, bodies: list[dict]) -> list[httpx.Response]:
+def chats_at_once(backend, name: str, streamed: list[bool]) -> tuple[list[httpx.Response], float]:
+    """One chat request per entry of ``streamed``, all at once; their responses and the time."""
     headers = {"X-API-Key": backend.keys["read"]}
-    async with httpx.AsyncClient(base_url=backend.url, headers=headers, timeout=30) as client:
-        return await asyncio.gather(*(client.post("/v1/chat", json=b) for b in bodies))
+    body = {"collection": name, "message": "When do backups run?"}
+
+    async def send() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=backend.url, headers=headers, timeout=30) as client:
+            requests = (client.post("/v1/chat", json={**body, "stream": s}) for s in streamed)
+            return await asyncio.gather(*requests)
+
+    started = time.monotonic()
+    responses = asyncio.run(send())
+    return responses, time.monotonic() - started
 
 
 def test_beyond_the_limit_requests_get_503_with_retry_after(backend_factory, slow_llm):
-    backend = busy_backend(backend_factory, slow_llm, "0.5")
-    with backend.client() as client:
-        client.post("/v1/collections", json={"name": "busy"})
-        fill(client, "busy")
-    body = {"collection": "busy", "message": "When do backups run?"}
-    started = time.monotonic()
+    backend = busy_backend(backend_factory, slow_llm, "0.5", "busy")
     # Two workers, one slot per host: the limit holds across processes.
-    responses = asyncio.run(chat_at_once(backend, [body, {**body, "stream": True}, body, body]))
-    elapsed = time.monotonic() - started
+    responses, elapsed = chats_at_once(backend, "busy", [False, True, False, False])
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200, 503, 503, 503], [r.text for r in responses]
     for refused in (r for r in responses if r.status_code == 503):
@@ -337,14 +345,8 @@ def test_beyond_the_limit_requests_get_503_with_retry_after(backend_factory, slo
 
 
 def test_within_the_queue_time_requests_wait_their_turn(backend_factory, slow_llm):
-    backend = busy_backend(backend_factory, slow_llm, "10")
-    with backend.client() as client:
-        client.post("/v1/collections", json={"name": "queued"})
-        fill(client, "queued")
-    body = {"collection": "queued", "message": "When do backups run?"}
-    started = time.monotonic()
-    responses = asyncio.run(chat_at_once(backend, [body, {**body, "stream": True}]))
-    elapsed = time.monotonic() - started
+    backend = busy_backend(backend_factory, slow_llm, "10", "queued")
+    responses, elapsed = chats_at_once(backend, "queued", [False, True])
     assert [r.status_code for r in responses] == [200, 200]
     assert elapsed >= 4  # one after the other: 2 s each
     assert all(re.search(r'"mode": ?"llm"', r.text) for r in responses)
