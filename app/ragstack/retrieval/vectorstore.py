@@ -145,24 +145,29 @@ class VectorStore:
             hits.append(VectorHit(StoredChunk(chunk_id, text or "", metadata or {}), 1 - distance))
         return hits
 
-    async def nearest_ids(
-        self,
-        store_name: str,
-        embedding: Sequence[float],
-        limit: int,
-        filters: Mapping[str, Any] | None = None,
-    ) -> list[tuple[str, float]]:
-        """Ids and cosine similarities only: texts come from the worker's index, which saves
-        ChromaDB reading and sending them."""
+    async def document_chunks(self, store_name: str, document_id: str) -> list[StoredChunk]:
         collection = await self._collection(store_name)
-        result = await collection.query(
-            query_embeddings=[list(embedding)],
-            n_results=limit,
-            where=user_filter(filters or {}),
-            include=["distances"],
+        page = await collection.get(
+            where={"document_id": document_id}, include=["documents", "metadatas"]
         )
-        distances = (result["distances"] or [[]])[0]
-        return [(i, 1 - d) for i, d in zip(result["ids"][0], distances, strict=True)]
+        return [
+            StoredChunk(i, t or "", m or {})
+            for i, t, m in zip(
+                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+            )
+        ]
+
+    async def chunks(self, store_name: str, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        if not chunk_ids:
+            return []
+        collection = await self._collection(store_name)
+        page = await collection.get(ids=list(chunk_ids), include=["documents", "metadatas"])
+        return [
+            StoredChunk(i, t or "", m or {})
+            for i, t, m in zip(
+                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+            )
+        ]
 
     async def chunks_per_document(self, store_name: str) -> dict[str, int]:
         """How many chunks each document id has in the store (the reconciler's view)."""
