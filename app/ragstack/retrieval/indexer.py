@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from ragstack.catalog import Catalog
 from ragstack.errors import NotFoundError
@@ -47,11 +48,18 @@ class Indexer:
             self._state = state
 
     async def _feed_reaches(self, feed_id: str) -> bool:
-        """True if every entry after ``feed_id`` is still in the (capped) feed."""
-        first = await self._redis.xrange(self._catalog.changes_key, "-", "+", count=1)
-        if not first:
+        """True if no entry after ``feed_id`` was trimmed off the (capped) feed. Trimming takes
+        the oldest entries first, so while ``feed_id`` itself is still there nothing after it is
+        missing."""
+        try:
+            info = await self._redis.xinfo_stream(self._catalog.changes_key)
+        except ResponseError:  # no feed yet
             return True
-        return _id_tuple(first[0][0]) <= _next_id(feed_id)
+        if feed_id == "0-0":  # read from the start: nothing may ever have been trimmed
+            return int(info["entries-added"]) == int(info["length"])
+        if not info["length"]:
+            return _id_tuple(info["last-generated-id"]) <= _id_tuple(feed_id)
+        return _id_tuple(info["first-entry"][0]) <= _id_tuple(feed_id)
 
     async def rebuild(self) -> None:
         started = time.perf_counter()
@@ -134,8 +142,3 @@ class Indexer:
 def _id_tuple(entry_id: str) -> tuple[int, int]:
     millis, _, seq = entry_id.partition("-")
     return int(millis), int(seq or 0)
-
-
-def _next_id(entry_id: str) -> tuple[int, int]:
-    millis, seq = _id_tuple(entry_id)
-    return millis, seq + 1
