@@ -156,7 +156,7 @@ def assert_consistent(
     originals = deployment.workdir / "data" / "originals" / collection
     on_disk = {p.name for p in originals.iterdir()} if originals.is_dir() else set()
     assert on_disk == set(ready), "originals of documents that are not ready"
-    assert not any((deployment.workdir / "data" / "incoming").glob("*")), "partial uploads left"
+    assert not any((deployment.workdir / "data" / "incoming").glob("*.part")), "partial uploads"
     return documents
 
 

@@ -21,6 +21,10 @@ from typing import Any
 import tantivy
 
 ANALYZER = "ragstack_en"
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# ragstack's lexical index: rebuilt from ChromaDB, no need to back it up.\n"
+)
 WRITER_HEAP_BYTES = 64 * 1024 * 1024
 _WORD = re.compile(r"\w+")
 # Fields of a chunk's metadata kept beside its text (the rest stays in ChromaDB).
@@ -83,6 +87,8 @@ class LexicalIndex:
         if self._index is None:
             if create:
                 self.directory.mkdir(parents=True, exist_ok=True)
+                # Derived data, rebuilt from ChromaDB: backups (restic --exclude-caches) skip it.
+                (self.directory / "CACHEDIR.TAG").write_text(CACHEDIR_TAG)
             elif not (self.directory / "meta.json").exists():
                 return None
             index = tantivy.Index(self._schema, path=str(self.directory), reuse=True)
