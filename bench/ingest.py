@@ -99,9 +99,31 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ragstack-bench-ingest-"))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
     _, bare_before = bare_chunks_per_second([t for _, t in docs], args.threads, args.batch)
-    redis = start_redis(work / "redis")
-    chroma = start_chroma(work / "chroma")
     key = "rsk_bench_" + os.urandom(8).hex()
+    servers = []
+    try:
+        chunks, pipeline = asyncio.run(run_pipeline(work, key, args, servers, docs))
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    bare_chunks, bare_after = bare_chunks_per_second([t for _, t in docs], args.threads, args.batch)
+    assert bare_chunks == chunks, (bare_chunks, chunks)
+    bare = (bare_before + bare_after) / 2
+    print(f"corpus: {len(docs)} documents, {chunks} chunks")
+    print(f"bare embedder: {bare_before:.1f} before, {bare_after:.1f} after -> {bare:.1f} chunks/s")
+    print(f"pipeline (upload -> ready): {pipeline:.1f} chunks/s")
+    print(f"ratio pipeline/bare: {pipeline / bare:.2f}")
+    print(f"load average after: {os.getloadavg()}")
+
+
+async def run_pipeline(
+    work: Path, key: str, args: argparse.Namespace, servers: list, docs: list[tuple[str, str]]
+) -> tuple[int, float]:
+    """Start the servers (recorded in ``servers`` for the caller to stop) and measure."""
+    redis = start_redis(work / "redis")
+    servers.append(redis)
+    chroma = start_chroma(work / "chroma")
+    servers.append(chroma)
     env = backend_env(
         work / "backend",
         redis,
@@ -115,22 +137,9 @@ def main() -> None:
         },
     )
     backend = start_backend(work / "backend", env)
-    worker = start_worker(work / "backend", env)
-    try:
-        chunks, pipeline = asyncio.run(
-            pipeline_chunks_per_second(backend.url, {"X-API-Key": key}, docs)
-        )
-    finally:
-        for server in (worker, backend, chroma, redis):
-            server.stop()
-    bare_chunks, bare_after = bare_chunks_per_second([t for _, t in docs], args.threads, args.batch)
-    assert bare_chunks == chunks, (bare_chunks, chunks)
-    bare = (bare_before + bare_after) / 2
-    print(f"corpus: {len(docs)} documents, {chunks} chunks")
-    print(f"bare embedder: {bare_before:.1f} before, {bare_after:.1f} after -> {bare:.1f} chunks/s")
-    print(f"pipeline (upload -> ready): {pipeline:.1f} chunks/s")
-    print(f"ratio pipeline/bare: {pipeline / bare:.2f}")
-    print(f"load average after: {os.getloadavg()}")
+    servers.append(backend)
+    servers.append(start_worker(work / "backend", env))
+    return await pipeline_chunks_per_second(backend.url, {"X-API-Key": key}, docs)
 
 
 if __name__ == "__main__":

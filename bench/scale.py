@@ -130,6 +130,20 @@ async def bulk_load(env: dict[str, str], target_chunks: int, first_number: int) 
     return number
 
 
+def wait_indexed(env: dict[str, str]) -> float:
+    """Seconds until the host's lexical index has caught up with the collection's version."""
+    import redis
+    from ragstack.retrieval.lexical import LexicalIndex
+
+    started = time.perf_counter()
+    client = redis.Redis.from_url(env["RAGSTACK_REDIS_URL"], decode_responses=True)
+    key = f"{env['RAGSTACK_REDIS_PREFIX']}:coll:{COLLECTION}"
+    index = LexicalIndex(Path(env["RAGSTACK_DATA_DIR"]) / "lexical")
+    while index.version(COLLECTION) < int(client.hget(key, "version") or 0):
+        time.sleep(0.2)
+    return time.perf_counter() - started
+
+
 def backend_rss_mb(backend: Server) -> list[float]:
     """RSS of each uvicorn worker process (the children of the master)."""
     children = Path(f"/proc/{backend.process.pid}/task/{backend.process.pid}/children")
@@ -229,18 +243,23 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="ragstack-scale-"))
     key = "rsk_scale_" + os.urandom(8).hex()
-    redis = start_redis(work / "redis")
-    chroma = start_chroma(work / "chroma")
-    env = backend_env(
-        work / "backend",
-        redis,
-        chroma,
-        [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
-        {"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_CACHE_TTL_SECONDS": "0"},
-    )
-    backend = start_backend(work / "backend", env, workers=args.workers)
-    worker = start_worker(work / "backend", env)
+    servers: list[Server] = []
     try:
+        redis = start_redis(work / "redis")
+        servers.append(redis)
+        chroma = start_chroma(work / "chroma")
+        servers.append(chroma)
+        env = backend_env(
+            work / "backend",
+            redis,
+            chroma,
+            [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
+            {"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_CACHE_TTL_SECONDS": "0"},
+        )
+        backend = start_backend(work / "backend", env, workers=args.workers)
+        servers.append(backend)
+        worker = start_worker(work / "backend", env)
+        servers.append(worker)
         httpx.post(
             f"{backend.url}/v1/collections",
             json={"name": COLLECTION},
@@ -251,12 +270,14 @@ def main() -> None:
         for size in (args.checkpoint, args.chunks):
             started = time.perf_counter()
             number = asyncio.run(bulk_load(env, size, number))
+            loaded = time.perf_counter() - started
+            caught_up = wait_indexed(env)
             info = httpx.get(
                 f"{backend.url}/v1/collections/{COLLECTION}", headers={"X-API-Key": key}
             ).json()
             print(
                 f"\n{info['chunk_count']} chunks ({info['document_count']} documents), "
-                f"bulk load {time.perf_counter() - started:.0f} s, "
+                f"bulk load {loaded:.0f} s, lexical index caught up {caught_up:.0f} s later, "
                 f"load average {os.getloadavg()}"
             )
             asyncio.run(measure(args, backend, chroma, key))
@@ -264,6 +285,7 @@ def main() -> None:
         shutil.rmtree(work / "backend" / "data" / "lexical")
         started = time.perf_counter()
         worker = start_worker(work / "backend", env)
+        servers.append(worker)
         log = worker.log_path
         while "lexical index rebuilt" not in log.read_text():
             time.sleep(0.5)
@@ -272,7 +294,7 @@ def main() -> None:
               f"{time.perf_counter() - started:.0f} s)")  # fmt: skip
         print(f"load average after: {os.getloadavg()}")
     finally:
-        for server in (worker, backend, chroma, redis):
+        for server in reversed(servers):
             server.stop()
 
 
