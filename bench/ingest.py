@@ -30,14 +30,7 @@ import httpx
 from loadgen import document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import (
-    api_key_entry,
-    backend_env,
-    start_backend,
-    start_chroma,
-    start_redis,
-    start_worker,
-)
+from servers import start_stack
 
 
 def bare_chunks_per_second(texts: list[str], threads: int, batch: int) -> tuple[int, float]:
@@ -99,13 +92,21 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ragstack-bench-ingest-"))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
     _, bare_before = bare_chunks_per_second([t for _, t in docs], args.threads, args.batch)
-    key = "rsk_bench_" + os.urandom(8).hex()
-    servers = []
+    stack = start_stack(
+        work,
+        {
+            "RAGSTACK_LLM_PROVIDER": "none",
+            "RAGSTACK_EMBEDDING_THREADS": str(args.threads),
+            "RAGSTACK_EMBEDDING_BATCH_SIZE": str(args.batch),
+            "RAGSTACK_WORKER_CONCURRENCY": str(args.concurrency),
+        },
+    )
     try:
-        chunks, pipeline = asyncio.run(run_pipeline(work, key, args, servers, docs))
+        chunks, pipeline = asyncio.run(
+            pipeline_chunks_per_second(stack.backend.url, {"X-API-Key": stack.key}, docs)
+        )
     finally:
-        for server in reversed(servers):
-            server.stop()
+        stack.stop()
     bare_chunks, bare_after = bare_chunks_per_second([t for _, t in docs], args.threads, args.batch)
     assert bare_chunks == chunks, (bare_chunks, chunks)
     bare = (bare_before + bare_after) / 2
@@ -114,32 +115,6 @@ def main() -> None:
     print(f"pipeline (upload -> ready): {pipeline:.1f} chunks/s")
     print(f"ratio pipeline/bare: {pipeline / bare:.2f}")
     print(f"load average after: {os.getloadavg()}")
-
-
-async def run_pipeline(
-    work: Path, key: str, args: argparse.Namespace, servers: list, docs: list[tuple[str, str]]
-) -> tuple[int, float]:
-    """Start the servers (recorded in ``servers`` for the caller to stop) and measure."""
-    redis = start_redis(work / "redis")
-    servers.append(redis)
-    chroma = start_chroma(work / "chroma")
-    servers.append(chroma)
-    env = backend_env(
-        work / "backend",
-        redis,
-        chroma,
-        [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
-        {
-            "RAGSTACK_LLM_PROVIDER": "none",
-            "RAGSTACK_EMBEDDING_THREADS": str(args.threads),
-            "RAGSTACK_EMBEDDING_BATCH_SIZE": str(args.batch),
-            "RAGSTACK_WORKER_CONCURRENCY": str(args.concurrency),
-        },
-    )
-    backend = start_backend(work / "backend", env)
-    servers.append(backend)
-    servers.append(start_worker(work / "backend", env))
-    return await pipeline_chunks_per_second(backend.url, {"X-API-Key": key}, docs)
 
 
 if __name__ == "__main__":

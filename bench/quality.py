@@ -195,34 +195,18 @@ def main() -> None:
     if args.url:
         asyncio.run(evaluate(args.url, args.api_key, args))
         return
-    from servers import (
-        api_key_entry,
-        backend_env,
-        start_backend,
-        start_chroma,
-        start_redis,
-        start_worker,
-    )
+    from servers import start_stack
 
-    work = Path(tempfile.mkdtemp(prefix="ragstack-quality-"))
-    key = "rsk_quality_" + os.urandom(8).hex()
-    redis = start_redis(work / "redis")
-    chroma = start_chroma(work / "chroma")
     overrides = dict(item.split("=", 1) for item in args.env)
-    env = backend_env(
-        work / "backend",
-        redis,
-        chroma,
-        [api_key_entry("quality", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
+    stack = start_stack(
+        Path(tempfile.mkdtemp(prefix="ragstack-quality-")),
         {"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_CACHE_TTL_SECONDS": "0", **overrides},
+        workers=2,
     )
-    servers = [redis, chroma, start_backend(work / "backend", env, workers=2)]
-    servers.append(start_worker(work / "backend", env))
     try:
-        asyncio.run(evaluate(servers[2].url, key, args))
+        asyncio.run(evaluate(stack.backend.url, stack.key, args))
     finally:
-        for server in reversed(servers):
-            server.stop()
+        stack.stop()
 
 
 if __name__ == "__main__":

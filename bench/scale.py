@@ -39,15 +39,7 @@ from loadgen import RateResult, document, percentiles, queries, summary
 from bench import load_bare, load_ours
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import (
-    Server,
-    api_key_entry,
-    backend_env,
-    start_backend,
-    start_chroma,
-    start_redis,
-    start_worker,
-)
+from servers import Server, start_stack
 
 COLLECTION = "bench"
 
@@ -242,24 +234,11 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="ragstack-scale-"))
-    key = "rsk_scale_" + os.urandom(8).hex()
-    servers: list[Server] = []
+    stack = start_stack(
+        work, {"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_CACHE_TTL_SECONDS": "0"}, args.workers
+    )
+    backend, chroma, key, env = stack.backend, stack.chroma, stack.key, stack.env
     try:
-        redis = start_redis(work / "redis")
-        servers.append(redis)
-        chroma = start_chroma(work / "chroma")
-        servers.append(chroma)
-        env = backend_env(
-            work / "backend",
-            redis,
-            chroma,
-            [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
-            {"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_CACHE_TTL_SECONDS": "0"},
-        )
-        backend = start_backend(work / "backend", env, workers=args.workers)
-        servers.append(backend)
-        worker = start_worker(work / "backend", env)
-        servers.append(worker)
         httpx.post(
             f"{backend.url}/v1/collections",
             json={"name": COLLECTION},
@@ -281,12 +260,10 @@ def main() -> None:
                 f"load average {os.getloadavg()}"
             )
             asyncio.run(measure(args, backend, chroma, key))
-        worker.stop()
+        stack.worker.stop()
         shutil.rmtree(work / "backend" / "data" / "lexical")
         started = time.perf_counter()
-        worker = start_worker(work / "backend", env)
-        servers.append(worker)
-        log = worker.log_path
+        log = stack.restart_worker().log_path
         while "lexical index rebuilt" not in log.read_text():
             time.sleep(0.5)
         rebuilt = [line for line in log.read_text().splitlines() if "rebuilt" in line][-1]
@@ -294,8 +271,7 @@ def main() -> None:
               f"{time.perf_counter() - started:.0f} s)")  # fmt: skip
         print(f"load average after: {os.getloadavg()}")
     finally:
-        for server in reversed(servers):
-            server.stop()
+        stack.stop()
 
 
 if __name__ == "__main__":
