@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from ragstack.retrieval.fusion import Candidate, FusionMethod, fuse
+from ragstack.retrieval.fusion import (
+    Candidate,
+    FusionMethod,
+    best_per_document,
+    document_key,
+    fuse,
+)
 
 
 def ranked(*pairs: tuple[str, float]) -> list[Candidate]:
@@ -43,3 +49,18 @@ def test_one_list_keeps_its_order_and_scores():
         ("b", 0.5),
     ]
     assert fuse([], [], FusionMethod.convex, 0.5, 60) == []
+
+
+def test_document_level_fusion_merges_a_documents_chunks_from_both_lists():
+    def of(document: str, *pairs: tuple[str, float]) -> list[Candidate]:
+        return [Candidate(c, s, "", {"document_id": document}) for c, s in pairs]
+
+    dense = best_per_document([*of("x", ("x:1", 0.9), ("x:2", 0.8)), *of("y", ("y:1", 0.7))])
+    lexical = best_per_document([*of("y", ("y:3", 9.0)), *of("x", ("x:2", 5.0))])
+    assert [c.chunk_id for c in dense] == ["x:1", "y:1"]
+    fused = fuse(dense, lexical, FusionMethod.rrf, 0.5, 60, key=document_key)
+    # One entry per document, represented by its dense chunk; tie broken by first appearance.
+    assert [(c.chunk_id, round(s, 6)) for c, s in fused] == [
+        ("x:1", round(0.5 / 61 + 0.5 / 62, 6)),
+        ("y:1", round(0.5 / 62 + 0.5 / 61, 6)),
+    ]

@@ -22,7 +22,14 @@ from ragstack.catalog import Catalog, CollectionRecord
 from ragstack.errors import ConflictError
 from ragstack.observability.metrics import LEXICAL_WAIT
 from ragstack.retrieval.embedding import Embedder
-from ragstack.retrieval.fusion import Candidate, FusionMethod, fuse
+from ragstack.retrieval.fusion import (
+    Candidate,
+    FusionMethod,
+    best_per_document,
+    chunk_key,
+    document_key,
+    fuse,
+)
 from ragstack.retrieval.lexical import LexicalIndex
 from ragstack.retrieval.vectorstore import USER_META_PREFIX, VectorStore
 
@@ -157,8 +164,7 @@ class RetrievalService:
         mode: Mode,
         by_document: bool,
     ) -> list[Hit]:
-        # Grouping by document keeps one chunk per document: look deeper to fill top_k.
-        depth = max(self._fusion.candidates, top_k * (3 if by_document else 1))
+        depth = max(self._fusion.candidates, top_k)
         dense_task: asyncio.Task[list[Candidate]] | None = None
         if mode != Mode.lexical:
             vector = await self.embed_query(query, cached_vector)
@@ -177,25 +183,17 @@ class RetrievalService:
         )
         dense = [c for c in dense if c.metadata.get("document_id") in live]
         lexical = [c for c in lexical if c.metadata.get("document_id") in live]
+        if by_document:  # fuse documents, each represented by its best chunk
+            dense, lexical = best_per_document(dense), best_per_document(lexical)
         fused = fuse(
             dense,
             lexical,
             self._fusion.method,
             self._fusion.dense_weight,
             self._fusion.rrf_k,
+            key=document_key if by_document else chunk_key,
         )
-        hits: list[Hit] = []
-        seen_documents: set[str] = set()
-        for candidate, score in fused:
-            document_id = str(candidate.metadata.get("document_id", ""))
-            if by_document:
-                if document_id in seen_documents:
-                    continue
-                seen_documents.add(document_id)
-            hits.append(_hit(candidate, score))
-            if len(hits) == top_k:
-                break
-        return hits
+        return [_hit(candidate, score) for candidate, score in fused[:top_k]]
 
     async def _dense(
         self, record: CollectionRecord, vector: list[float], depth: int, filters: dict[str, Any]
