@@ -53,7 +53,7 @@ class Worker:
         self._settings = settings
         self._queue = queue
         self._pipeline = pipeline
-        self.reconciler = reconciler
+        self._reconciler = reconciler
         self._indexer = indexer
         self.name = name
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -184,7 +184,7 @@ class Worker:
             self._start(entry)
 
     async def _reconcile(self) -> None:
-        report = await self.reconciler.run()
+        report = await self._reconciler.run()
         log.info("reconciled", extra={"report": report.as_dict()})
 
     async def _every(self, seconds: float, job: object) -> None:
@@ -232,15 +232,18 @@ def build_worker(settings: Settings, redis: Redis) -> Worker:
         name,
     )
     indexer = Indexer(redis, catalog, store, LexicalIndex(settings.data_dir / "lexical"))
-    reconciler = Reconciler(
-        catalog,
-        store,
-        queue,
-        originals,
+    return Worker(settings, queue, pipeline, build_reconciler(settings, redis), indexer, name)
+
+
+def build_reconciler(settings: Settings, redis: Redis) -> Reconciler:
+    return Reconciler(
+        Catalog(redis, settings.redis_prefix),
+        VectorStore(settings.chroma_url, secret(settings.chroma_token)),
+        IngestQueue(redis, settings.redis_prefix, settings.node_name),
+        Originals(settings.data_dir),
         settings.reconcile_grace_seconds,
         settings.node_lost_after_seconds,
     )
-    return Worker(settings, queue, pipeline, reconciler, indexer, name)
 
 
 async def serve(settings: Settings) -> None:
