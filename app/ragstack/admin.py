@@ -13,7 +13,7 @@ import sys
 
 from ragstack.config import load_settings
 from ragstack.ingest.queue import IngestQueue
-from ragstack.ingest.worker import build_worker
+from ragstack.ingest.worker import build_reconciler
 from ragstack.stores import connect_redis
 
 
@@ -21,7 +21,7 @@ async def _reconcile() -> dict[str, object]:
     settings = load_settings()
     redis = connect_redis(settings)
     try:
-        report = await build_worker(settings, redis).reconciler.run()
+        report = await build_reconciler(settings, redis).run()
     finally:
         await redis.aclose()
     return report.as_dict()

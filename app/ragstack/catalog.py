@@ -10,7 +10,8 @@ Keys (``P`` is ``RAGSTACK_REDIS_PREFIX``):
   P:doc:ID                    hash  json (the Document as admitted), status, error, error_kind,
                                     chunk_count, title, seq, node, attempts, updated_at
   P:admissions                str   admission sequence (orders uploads of the same filename)
-  P:changes                   stream  op (ready|deleted|dropped), coll, doc, retired, version
+  P:changes                   stream  op (created|ready|deleted|dropped), coll, doc, retired,
+                                      version: what the hosts' lexical indexes follow
 
 Every document state change is one Lua script (``ragstack/lua/``): uploaded (queued) ->
 processing -> ready | failed, and delete from any state. A document's chunks are written to the
@@ -180,6 +181,12 @@ class Catalog:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=fields)
             pipe.zadd(f"{self._p}:collections", {name: time.time()})
+            pipe.xadd(
+                self.changes_key,
+                {"op": "created", "coll": name, "doc": "", "retired": "", "version": 1},
+                maxlen=CHANGE_FEED_LENGTH,
+                approximate=True,
+            )
             await pipe.execute()
         return record
 
@@ -253,6 +260,14 @@ class Catalog:
         if version is None:
             raise NotFoundError(f"collection {name!r} does not exist")
         return int(version), set(live)
+
+    async def live_among(self, name: str, document_ids: set[str]) -> set[str]:
+        """Which of these documents are live (ready) in the collection, in one call."""
+        ordered = sorted(document_ids)
+        if not ordered:
+            return set()
+        flags = await self._redis.smismember(f"{self._coll(name)}:live", ordered)
+        return {i for i, live in zip(ordered, flags, strict=True) if live}
 
     # documents: reads
     async def get_state(self, document_id: str) -> DocumentState | None:

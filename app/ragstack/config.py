@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ragstack.retrieval.fusion import FusionMethod
+
 ENV_PREFIX = "RAGSTACK_"
 
 
@@ -92,8 +94,11 @@ class Settings(BaseSettings):
     embedding_base_url: str | None = None
     embedding_threads: int = Field(default=1, ge=1, le=64)
     embedding_batch_size: int = Field(default=32, ge=1, le=512)
+    fusion: FusionMethod = FusionMethod.rrf
+    fusion_dense_weight: float = Field(default=0.8, ge=0, le=1)
     rrf_k: int = Field(default=60, ge=1)
-    candidates_per_retriever: int = Field(default=30, ge=1, le=500)
+    candidates_per_retriever: int = Field(default=50, ge=1, le=500)
+    lexical_wait_seconds: float = Field(default=0.5, ge=0, le=60)
 
     # Caches and conversations
     cache_ttl_seconds: int = Field(default=3600, ge=0)

@@ -32,7 +32,8 @@ from ragstack.llm.service import ChatService
 from ragstack.observability.logging import configure_logging
 from ragstack.observability.middleware import RequestContextMiddleware
 from ragstack.observability.tracing import configure_tracing, shutdown_tracing
-from ragstack.retrieval.service import RetrievalService
+from ragstack.retrieval.lexical import LexicalIndex
+from ragstack.retrieval.service import FusionSettings, RetrievalService
 from ragstack.retrieval.vectorstore import VectorStore
 from ragstack.stores import build_embedder, connect_redis, secret
 
@@ -72,11 +73,17 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
     retrieval = RetrievalService(
         catalog,
         store,
+        LexicalIndex(settings.data_dir / "lexical"),
         embedder,
         EmbeddingCache(redis, prefix, embedder.model_id, settings.embedding_cache_ttl_seconds),
         result_cache,
-        rrf_k=settings.rrf_k,
-        candidates=settings.candidates_per_retriever,
+        FusionSettings(
+            method=settings.fusion,
+            dense_weight=settings.fusion_dense_weight,
+            rrf_k=settings.rrf_k,
+            candidates=settings.candidates_per_retriever,
+        ),
+        settings.lexical_wait_seconds,
     )
     queue = IngestQueue(redis, prefix, settings.node_name)
     ingest = IngestService(

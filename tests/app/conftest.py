@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from deployments import deploy
 
 
 @pytest.fixture
@@ -38,3 +39,11 @@ def constrained_backend(backend_factory):
     return backend_factory(
         env={"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_MAX_UPLOAD_BYTES": "20000"}
     )
+
+
+@pytest.fixture
+def deployment(servers_dir, redis_server, chroma_server):
+    """A backend and worker of their own (tests/app/deployments.py), stopped afterwards."""
+    made = deploy(servers_dir, redis_server, chroma_server)
+    yield made
+    made.stop()

@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 
 from ragstack.errors import PayloadTooLargeError
+from ragstack.retrieval.lexical import CACHEDIR_TAG
 
 COPY_BLOCK = 1024 * 1024
 
@@ -35,6 +36,12 @@ class Originals:
         self.root = data_dir / "originals"
         self.incoming = data_dir / "incoming"
 
+    def _make_incoming(self) -> None:
+        if not self.incoming.is_dir():
+            self.incoming.mkdir(parents=True, exist_ok=True)
+            # Partial uploads: backups (restic --exclude-caches) skip them.
+            (self.incoming / "CACHEDIR.TAG").write_text(CACHEDIR_TAG)
+
     def directory(self, collection: str, document_id: str) -> Path:
         return self.root / collection / document_id
 
@@ -44,7 +51,7 @@ class Originals:
     async def receive(self, blocks: AsyncIterator[bytes], max_bytes: int) -> Received:
         """Stream an upload to ``incoming/`` while hashing it; over ``max_bytes`` it is removed
         and 413 raised. The caller moves the file with ``keep`` or removes it with ``discard``."""
-        await anyio.to_thread.run_sync(lambda: self.incoming.mkdir(parents=True, exist_ok=True))
+        await anyio.to_thread.run_sync(self._make_incoming)
         path = self.incoming / f"{uuid.uuid4().hex}.part"
         digest = hashlib.sha256()
         size = 0
@@ -109,4 +116,6 @@ class Originals:
         cutoff = time.time() - older_than_seconds
         if not self.incoming.is_dir():
             return []
-        return [p for p in self.incoming.iterdir() if p.stat().st_mtime < cutoff]
+        return [
+            p for p in self.incoming.iterdir() if p.suffix == ".part" and p.stat().st_mtime < cutoff
+        ]

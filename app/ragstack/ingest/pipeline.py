@@ -193,8 +193,9 @@ class DocumentPipeline:
             raise
 
     async def fail(self, collection: str, document_id: str, reason: str, kind: str) -> Outcome:
-        await self._catalog.fail(document_id, reason, kind)
+        # Clean up first: once the document reads `failed`, nothing of it may be left.
         await self.discard(collection, document_id)
+        await self._catalog.fail(document_id, reason, kind)
         state = await self._catalog.get_state(document_id)
         fmt_name = "unknown"
         if state is not None:

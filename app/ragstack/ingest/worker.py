@@ -1,4 +1,5 @@
 """The ingestion worker: ``ragstack-worker`` (the ``ragstack-worker`` systemd unit on app hosts).
+It also runs the host's lexical indexer (``retrieval/indexer.py``).
 
 It consumes this host's ingestion queue with ``RAGSTACK_WORKER_CONCURRENCY`` documents in
 flight, holds a lease on each (renewed every third of ``RAGSTACK_WORKER_LEASE_SECONDS``), retries
@@ -30,6 +31,8 @@ from ragstack.ingest.queue import Entry, IngestQueue
 from ragstack.ingest.reconciler import Reconciler
 from ragstack.observability.logging import configure_logging
 from ragstack.observability.metrics import WORKER_JOBS, WORKER_JOBS_IN_PROGRESS
+from ragstack.retrieval.indexer import Indexer
+from ragstack.retrieval.lexical import LexicalIndex
 from ragstack.retrieval.vectorstore import VectorStore
 from ragstack.stores import build_embedder, connect_redis, secret
 
@@ -44,12 +47,14 @@ class Worker:
         queue: IngestQueue,
         pipeline: DocumentPipeline,
         reconciler: Reconciler,
+        indexer: Indexer,
         name: str,
     ) -> None:
         self._settings = settings
         self._queue = queue
         self._pipeline = pipeline
-        self.reconciler = reconciler
+        self._reconciler = reconciler
+        self._indexer = indexer
         self.name = name
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
@@ -60,6 +65,7 @@ class Worker:
     async def run(self) -> None:
         await self._queue.ensure_group()
         await self._queue.heartbeat()
+        await self._indexer.start()
         await self._reconcile()
         for entry in await self._queue.claim_own(self.name):
             self._start(entry)
@@ -70,6 +76,7 @@ class Worker:
             asyncio.create_task(
                 self._every(self._settings.reconcile_interval_seconds, self._reconcile)
             ),
+            asyncio.create_task(self._indexer.follow(self._stopping.is_set)),
         ]
         try:
             await self._consume()
@@ -177,7 +184,7 @@ class Worker:
             self._start(entry)
 
     async def _reconcile(self) -> None:
-        report = await self.reconciler.run()
+        report = await self._reconciler.run()
         log.info("reconciled", extra={"report": report.as_dict()})
 
     async def _every(self, seconds: float, job: object) -> None:
@@ -224,15 +231,19 @@ def build_worker(settings: Settings, redis: Redis) -> Worker:
         ),
         name,
     )
-    reconciler = Reconciler(
-        catalog,
-        store,
-        queue,
-        originals,
+    indexer = Indexer(redis, catalog, store, LexicalIndex(settings.data_dir / "lexical"))
+    return Worker(settings, queue, pipeline, build_reconciler(settings, redis), indexer, name)
+
+
+def build_reconciler(settings: Settings, redis: Redis) -> Reconciler:
+    return Reconciler(
+        Catalog(redis, settings.redis_prefix),
+        VectorStore(settings.chroma_url, secret(settings.chroma_token)),
+        IngestQueue(redis, settings.redis_prefix, settings.node_name),
+        Originals(settings.data_dir),
         settings.reconcile_grace_seconds,
         settings.node_lost_after_seconds,
     )
-    return Worker(settings, queue, pipeline, reconciler, name)
 
 
 async def serve(settings: Settings) -> None:

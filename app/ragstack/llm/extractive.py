@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ragstack.retrieval.bm25 import tokenize
+from ragstack.retrieval.tokens import tokenize
 
 MAX_SENTENCES = 3
 MAX_CHARS = 600

@@ -92,6 +92,19 @@ WORKER_JOBS = Counter(
 WORKER_JOBS_IN_PROGRESS = Gauge(
     "ragstack_worker_jobs_in_progress", "Documents a worker is processing now"
 )
+LEXICAL_CHANGES = Counter(
+    "ragstack_lexical_changes_total", "Change-feed entries applied to the lexical index", ["op"]
+)
+LEXICAL_APPLY_SECONDS = Histogram(
+    "ragstack_lexical_apply_seconds",
+    "Time to apply one batch of changes to the lexical index, commit included",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+LEXICAL_WAIT = Counter(
+    "ragstack_lexical_wait_total",
+    "Queries that found the lexical index behind their collection's version, by outcome",
+    ["outcome"],
+)
 RECONCILE_RUNS = Counter("ragstack_reconcile_runs_total", "Reconciler runs")
 RECONCILE_FINDINGS = Counter(
     "ragstack_reconcile_findings_total",

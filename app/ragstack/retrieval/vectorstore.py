@@ -145,24 +145,24 @@ class VectorStore:
             hits.append(VectorHit(StoredChunk(chunk_id, text or "", metadata or {}), 1 - distance))
         return hits
 
-    async def nearest_ids(
-        self,
-        store_name: str,
-        embedding: Sequence[float],
-        limit: int,
-        filters: Mapping[str, Any] | None = None,
-    ) -> list[tuple[str, float]]:
-        """Ids and cosine similarities only: texts come from the worker's index, which saves
-        ChromaDB reading and sending them."""
+    async def document_chunks(
+        self, store_name: str, document_ids: Sequence[str]
+    ) -> list[StoredChunk]:
+        """Every chunk of these documents (one request per page of documents)."""
         collection = await self._collection(store_name)
-        result = await collection.query(
-            query_embeddings=[list(embedding)],
-            n_results=limit,
-            where=user_filter(filters or {}),
-            include=["distances"],
-        )
-        distances = (result["distances"] or [[]])[0]
-        return [(i, 1 - d) for i, d in zip(result["ids"][0], distances, strict=True)]
+        found: list[StoredChunk] = []
+        for start in range(0, len(document_ids), 100):
+            page = await collection.get(
+                where={"document_id": {"$in": list(document_ids[start : start + 100])}},
+                include=["documents", "metadatas"],
+            )
+            found += [
+                StoredChunk(i, t or "", m or {})
+                for i, t, m in zip(
+                    page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+                )
+            ]
+        return found
 
     async def chunks_per_document(self, store_name: str) -> dict[str, int]:
         """How many chunks each document id has in the store (the reconciler's view)."""
