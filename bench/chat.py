@@ -151,7 +151,8 @@ async def prompts_for(api: httpx.AsyncClient, collection: str, questions: list[s
             "/v1/query", json={"collection": collection, "query": question, "top_k": 5}
         )
         response.raise_for_status()
-        hits = [Hit(**{**h, "score": h.get("score", 0.0)}) for h in response.json()["results"]]
+        fields = Hit.__dataclass_fields__
+        hits = [Hit(**{f: h.get(f) for f in fields}) for h in response.json()["results"]]
         built.append(
             [{"role": m.role, "content": m.content} for m in build_messages(question, hits, [])]
         )
