@@ -147,7 +147,12 @@ def start_fake_llm(workdir: Path, model: str = "fake-llm") -> Server:
     return wait_until_healthy(server, http_ok(f"{server.url}/api/tags"), timeout=20)
 
 
-def api_key_entry(name: str, key: str, scopes: list[str], **limits: float) -> dict:
+BOOTSTRAP_ADMIN_PASSWORD = "admin-password-for-tests"
+# The ``scoped`` test key (write scope) may use these collections only.
+SCOPED_KEY_ONLY = ["scoped-key-a", "scoped-key-b"]
+
+
+def api_key_entry(name: str, key: str, scopes: list[str], **limits: float | list[str]) -> dict:
     from ragstack.auth import hash_key
 
     return {"name": name, "sha256": hash_key(key), "scopes": scopes, **limits}
@@ -172,6 +177,12 @@ def start_backend(
         "RAGSTACK_API_KEYS": json.dumps(api_keys),
         "RAGSTACK_RATE_LIMIT_PER_MINUTE": "100000",
         "RAGSTACK_RATE_LIMIT_BURST": "10000",
+        # Sign-in: a bootstrap admin; argon2 sized for tests (production: 64 MiB, 3 passes).
+        "RAGSTACK_AUTH_SECRET": secrets.token_hex(32),
+        "RAGSTACK_BOOTSTRAP_ADMIN": "admin",
+        "RAGSTACK_BOOTSTRAP_ADMIN_PASSWORD": BOOTSTRAP_ADMIN_PASSWORD,
+        "RAGSTACK_PASSWORD_HASH_MEMORY_KIB": "8192",
+        "RAGSTACK_PASSWORD_HASH_TIME_COST": "1",
         "RAGSTACK_LOG_LEVEL": "INFO",
         "HF_HUB_OFFLINE": "1",
     }
@@ -180,4 +191,5 @@ def start_backend(
     process, log_path = _spawn(f"backend-{port}", argv, workdir, {**base, **(env or {})})
     server = Server("backend", process, port, log_path, url=f"http://127.0.0.1:{port}")
     server.extra["prefix"] = base["RAGSTACK_REDIS_PREFIX"]
+    server.extra["auth_secret"] = base["RAGSTACK_AUTH_SECRET"]
     return wait_until_healthy(server, http_ok(f"{server.url}/health"), timeout=90)

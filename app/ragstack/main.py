@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
@@ -16,7 +17,8 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ragstack.api import chat, collections, documents, health, jobs, query
+from ragstack.accounts import AccountLimits, Accounts
+from ragstack.api import chat, collections, documents, health, jobs, query, sessions, users
 from ragstack.api.deps import Services
 from ragstack.api.errors import install_error_handlers
 from ragstack.api.limits import UploadSizeLimitMiddleware
@@ -36,6 +38,7 @@ from ragstack.observability.tracing import configure_tracing, shutdown_tracing
 from ragstack.retrieval.embedding import Embedder, OllamaEmbedder, onnx_embedder
 from ragstack.retrieval.service import RetrievalService
 from ragstack.retrieval.vectorstore import VectorStore
+from ragstack.users import UserStore
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 3.0
@@ -76,8 +79,8 @@ def build_llm(settings: Settings) -> ResilientLlm | None:
     )
 
 
-def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | None]:
-    redis = Redis.from_url(
+def build_redis(settings: Settings) -> Redis:
+    return Redis.from_url(
         settings.redis_url,
         password=_secret(settings.redis_password),
         decode_responses=True,
@@ -93,6 +96,42 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+
+
+def build_authenticator(settings: Settings, redis: Redis) -> Authenticator:
+    return Authenticator(
+        settings.api_keys,
+        redis,
+        settings.redis_prefix,
+        settings.rate_limit_per_minute,
+        settings.rate_limit_burst,
+    )
+
+
+def build_accounts(settings: Settings, redis: Redis, auth: Authenticator) -> Accounts:
+    return Accounts(
+        UserStore(redis, settings.redis_prefix),
+        auth,
+        _secret(settings.auth_secret),
+        PasswordHasher(
+            time_cost=settings.password_hash_time_cost,
+            memory_cost=settings.password_hash_memory_kib,
+            parallelism=1,
+        ),
+        AccountLimits(
+            token_ttl_seconds=settings.token_ttl_seconds,
+            session_max_seconds=settings.session_max_seconds,
+            signin_per_minute=settings.signin_per_minute,
+            signin_burst=settings.signin_burst,
+            password_min_length=settings.password_min_length,
+            rate_per_minute=settings.rate_limit_per_minute,
+            burst=settings.rate_limit_burst,
+        ),
+    )
+
+
+def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | None]:
+    redis = build_redis(settings)
     prefix = settings.redis_prefix
     catalog = Catalog(redis, prefix)
     store = VectorStore(settings.chroma_url, _secret(settings.chroma_token))
@@ -128,9 +167,8 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
     chat_service = ChatService(
         retrieval, catalog, conversations, result_cache, llm, settings.conversation_max_turns
     )
-    auth = Authenticator(
-        settings.api_keys, redis, prefix, settings.rate_limit_per_minute, settings.rate_limit_burst
-    )
+    auth = build_authenticator(settings, redis)
+    accounts = build_accounts(settings, redis, auth)
 
     async def check(coro: Any) -> tuple[bool, str]:
         try:
@@ -162,6 +200,7 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
         catalog=catalog,
         store=store,
         auth=auth,
+        accounts=accounts,
         ingest=ingest,
         retrieval=retrieval,
         chat=chat_service,
@@ -179,11 +218,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        bootstrap = None
+        if settings.bootstrap_admin and settings.bootstrap_admin_password:
+            bootstrap = asyncio.create_task(
+                services.accounts.ensure_admin_when_reachable(
+                    settings.bootstrap_admin, settings.bootstrap_admin_password.get_secret_value()
+                )
+            )
         log.info(
             "ragstack starting",
             extra={"chroma": settings.chroma_url, "llm": settings.llm_provider.value},
         )
         yield
+        if bootstrap is not None:
+            bootstrap.cancel()
         if llm is not None:
             await llm.client.aclose()
         await redis.aclose()
@@ -198,6 +246,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     for router in (
         health.router,
+        sessions.router,
+        users.router,
         collections.router,
         documents.router,
         jobs.router,
@@ -211,7 +261,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["Retry-After", "X-Request-ID"],
         )

@@ -12,8 +12,9 @@ router = APIRouter(prefix="/v1", tags=["retrieval"])
 
 
 @router.post("/query", response_model=QueryResponse)
-async def query(body: QueryRequest, services: ServicesDep, _: ReadKey) -> QueryResponse:
+async def query(body: QueryRequest, services: ServicesDep, principal: ReadKey) -> QueryResponse:
     """Top-k chunks by BM25 and vector search fused with reciprocal rank fusion."""
+    principal.check_collection(body.collection)
     started = time.perf_counter()
     hits = await services.retrieval.search(body.collection, body.query, body.top_k, body.filters)
     return QueryResponse(

@@ -11,7 +11,7 @@ from typing import Any
 
 from ragstack.cache import ResultCache, normalize_query
 from ragstack.catalog import Catalog
-from ragstack.conversations import ConversationStore
+from ragstack.conversations import Conversation, ConversationStore
 from ragstack.errors import LlmUnavailableError
 from ragstack.llm.base import Message
 from ragstack.llm.extractive import extractive_answer
@@ -92,19 +92,18 @@ class ChatService:
         self._max_turns = max_turns
 
     async def _prepare(
-        self, collection: str, message: str, top_k: int, conversation_id: str | None
-    ) -> tuple[str, list[Hit], list[dict[str, Any]]]:
+        self, collection: str, message: str, top_k: int, conversation: Conversation
+    ) -> tuple[list[Hit], list[dict[str, Any]]]:
         hits = await self._retrieval.search(collection, message, top_k)
-        conversation_id = conversation_id or uuid.uuid4().hex
-        history = await self._conversations.history(conversation_id, 2 * self._max_turns)
+        history = await self._conversations.history(*conversation, 2 * self._max_turns)
         history = [{"role": m["role"], "content": m["content"]} for m in history]
-        return conversation_id, hits, history
+        return hits, history
 
     async def _remember(
-        self, conversation_id: str, message: str, answer: str, citations: list[dict[str, Any]]
+        self, conversation: Conversation, message: str, answer: str, citations: list[dict[str, Any]]
     ) -> None:
         await self._conversations.append(
-            conversation_id,
+            *conversation,
             {"role": "user", "content": message},
             {"role": "assistant", "content": answer, "citations": citations},
         )
@@ -114,11 +113,10 @@ class ChatService:
         return answer or NO_CONTEXT_ANSWER, llm_failed
 
     async def answer(
-        self, collection: str, message: str, top_k: int, conversation_id: str | None
+        self, collection: str, message: str, top_k: int, conversation_id: str | None, owner: str
     ) -> ChatAnswer:
-        conversation_id, hits, history = await self._prepare(
-            collection, message, top_k, conversation_id
-        )
+        conversation = Conversation(owner, conversation_id or uuid.uuid4().hex)
+        hits, history = await self._prepare(collection, message, top_k, conversation)
         citations = citations_for(hits)
         cache_key = self._cache.key("answer", collection, q=normalize_query(message), k=top_k)
         record, (cached,) = await self._catalog.get_collection_with(collection, [cache_key])
@@ -140,29 +138,28 @@ class ChatService:
                 mode, degraded = "llm", False
         if text is None:
             text, degraded = self._fallback(message, hits, degraded)
-        await self._remember(conversation_id, message, text, citations)
+        await self._remember(conversation, message, text, citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
-        return ChatAnswer(text, citations, conversation_id, mode, degraded)
+        return ChatAnswer(text, citations, conversation.id, mode, degraded)
 
     async def stream(
-        self, collection: str, message: str, top_k: int, conversation_id: str | None
+        self, collection: str, message: str, top_k: int, conversation_id: str | None, owner: str
     ) -> AsyncIterator[str]:
         """Server-Sent Events: citations, token*, done (or error after a partial answer)."""
-        conversation_id, hits, history = await self._prepare(
-            collection, message, top_k, conversation_id
-        )
+        conversation = Conversation(owner, conversation_id or uuid.uuid4().hex)
+        hits, history = await self._prepare(collection, message, top_k, conversation)
         citations = citations_for(hits)
-        return self._events(conversation_id, message, hits, history, citations)
+        return self._events(conversation, message, hits, history, citations)
 
     async def _events(
         self,
-        conversation_id: str,
+        conversation: Conversation,
         message: str,
         hits: list[Hit],
         history: list[dict[str, Any]],
         citations: list[dict[str, Any]],
     ) -> AsyncIterator[str]:
-        yield sse("citations", {"citations": citations, "conversation_id": conversation_id})
+        yield sse("citations", {"citations": citations, "conversation_id": conversation.id})
         parts: list[str] = []
         mode, degraded = "extractive", self._llm is None
         if hits and self._llm is not None:
@@ -175,7 +172,7 @@ class ChatService:
                 if parts:
                     log.warning("LLM stream broke after %d tokens: %s", len(parts), error)
                     yield sse("error", {"detail": f"the answer was interrupted: {error}"})
-                    await self._remember(conversation_id, message, "".join(parts), citations)
+                    await self._remember(conversation, message, "".join(parts), citations)
                     return
                 log.warning("answering extractively: %s", error)
                 degraded = True
@@ -185,6 +182,6 @@ class ChatService:
                 token = word if not parts else f" {word}"
                 parts.append(token)
                 yield sse("token", {"text": token})
-        await self._remember(conversation_id, message, "".join(parts), citations)
+        await self._remember(conversation, message, "".join(parts), citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
-        yield sse("done", {"mode": mode, "degraded": degraded, "conversation_id": conversation_id})
+        yield sse("done", {"mode": mode, "degraded": degraded, "conversation_id": conversation.id})
