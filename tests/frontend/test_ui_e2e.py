@@ -101,9 +101,7 @@ def make_user(backend, role: str) -> tuple[str, str]:
     return name, password
 
 
-def test_real_refusals_are_explained(
-    page, browser, real_backend, backend_factory, start_ui, tmp_path
-):
+def test_real_refusals_are_explained(page, real_backend, backend_factory, start_ui, tmp_path):
     """The backend's own 403 and 429 answers reach the person as sentences."""
     collection = f"e2e-{uuid.uuid4().hex[:8]}"
     with real_backend.client() as admin:
@@ -125,8 +123,9 @@ def test_real_refusals_are_explained(
     strict = backend_factory(
         env={"RAGSTACK_RATE_LIMIT_PER_MINUTE": "6", "RAGSTACK_RATE_LIMIT_BURST": "5"}
     )
+    with strict.client() as admin:
+        admin.post("/v1/collections", json={"name": collection}).raise_for_status()
     limited = start_ui(strict.url)
-    page = browser.new_page()
     sign_in(page, limited, "admin", BOOTSTRAP_ADMIN_PASSWORD)
     page.goto(limited + "/")
     for attempt in range(6):
