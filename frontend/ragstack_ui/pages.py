@@ -702,6 +702,15 @@ def status_page() -> rx.Component:
 # --- sign-in -----------------------------------------------------------------------------------
 
 
+def sign_in_field(label: str, name: str, **props: object) -> tuple[rx.Component, rx.Component]:
+    """A labelled field the browser posts as `name` (and may fill from its password manager)."""
+    props.setdefault("auto_complete", name)
+    return (
+        rx.el.label(label, html_for=name, font_size="14px"),
+        rx.input(name=name, id=name, required=True, width="100%", **props),
+    )
+
+
 def sign_in_page() -> rx.Component:
     """A plain HTML form posted to /auth/sign-in: the answer sets the HttpOnly session cookie."""
     return rx.center(
@@ -715,25 +724,13 @@ def sign_in_page() -> rx.Component:
                         spacing="2",
                     ),
                     error_callout(SignInState.message, icon="info", color=SignInState.tone),
-                    rx.el.label("User name", html_for="username", font_size="14px"),
-                    rx.input(
-                        name="username",
-                        id="username",
-                        auto_complete="username",
-                        required=True,
-                        max_length=64,
-                        width="100%",
-                        auto_focus=True,
-                    ),
-                    rx.el.label("Password", html_for="password", font_size="14px"),
-                    rx.input(
-                        name="password",
-                        id="password",
+                    *sign_in_field("User name", "username", max_length=64, auto_focus=True),
+                    *sign_in_field(
+                        "Password",
+                        "password",
                         type="password",
                         auto_complete="current-password",
-                        required=True,
                         max_length=1024,
-                        width="100%",
                     ),
                     rx.button("Sign in", type="submit", width="100%", margin_top="8px"),
                     spacing="2",
