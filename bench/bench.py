@@ -34,7 +34,14 @@ from loadgen import RateResult, document, fixed_rate, ingest, percentiles, queri
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from servers import api_key_entry, start_backend, start_chroma, start_redis  # noqa: E402
+from servers import (  # noqa: E402
+    api_key_entry,
+    backend_env,
+    start_backend,
+    start_chroma,
+    start_redis,
+    start_worker,
+)
 
 
 class RawHttpClient:
@@ -156,14 +163,15 @@ async def run(args: argparse.Namespace) -> None:
         "RAGSTACK_LOG_LEVEL": "WARNING",
         "RAGSTACK_EMBEDDING_THREADS": str(args.threads),
     }
-    backend = start_backend(
+    env_vars = backend_env(
         work / "backend",
         redis,
         chroma,
         [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
         env,
-        workers=args.workers,
     )
+    backend = start_backend(work / "backend", env_vars, workers=args.workers)
+    worker = start_worker(work / "backend", env_vars)
     headers = {"X-API-Key": key}
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
@@ -195,7 +203,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"\nP95 ratio ours/bare: {ours['p95'] / bare['p95']:.2f}")
         print(f"load average after: {os.getloadavg()}")
     finally:
-        for server in (backend, chroma, redis):
+        for server in (worker, backend, chroma, redis):
             server.stop()
 
 

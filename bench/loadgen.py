@@ -90,6 +90,8 @@ async def ingest(
                 r = await client.post(
                     f"/v1/collections/{collection}/documents",
                     files={"file": (name, text.encode(), "text/markdown")},
+                    # Wait for the worker (below nginx's 60 s proxy timeout).
+                    params={"wait": 50},
                 )
                 if r.status_code != 429:
                     break
@@ -112,6 +114,8 @@ class RateResult:
     sent: int = 0
     wall: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    # When each of those requests was due (time.perf_counter()), in the same order.
+    scheduled: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     error_times: list[tuple[float, str]] = field(default_factory=list)
 
@@ -145,6 +149,7 @@ async def fixed_rate(
             problem = type(error).__name__
         if problem is None:
             result.latencies.append(time.perf_counter() - scheduled)
+            result.scheduled.append(scheduled)
         else:
             result.errors[problem] = result.errors.get(problem, 0) + 1
             result.error_times.append((round(scheduled - start, 3), problem))

@@ -11,7 +11,8 @@ the admin scope), ``keys`` (``{"read": ..., "write": ..., "admin": ..., "limited
 ``scoped`` has write scope for the collections ``SCOPED_KEY_ONLY`` only) and ``headers(key)``.
 Users: the bootstrap admin ``admin`` (password ``servers.BOOTSTRAP_ADMIN_PASSWORD``) exists;
 ``sign_in(user, password)`` returns an ``Authorization`` header for a session token.
-The backend answers chat through the fake Ollama (``fake_llm``), model ``fake-llm``.
+The backend answers chat through the fake Ollama (``fake_llm``), model ``fake-llm``; a
+``ragstack-worker`` (``worker``) ingests its uploads.
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from servers import (
     SCOPED_KEY_ONLY,
     Server,
     api_key_entry,
+    backend_env,
     start_backend,
     start_chroma,
     start_fake_llm,
     start_redis,
+    start_worker,
 )
 
 
@@ -44,6 +47,7 @@ class Backend:
     admin_key: str
     keys: dict[str, str]
     server: Server
+    worker: Server
     llm: Server | None = None
     extra: dict = field(default_factory=dict)
 
@@ -112,9 +116,12 @@ def backend_factory(servers_dir: Path, redis_server: Server, chroma_server: Serv
             full_env.setdefault("RAGSTACK_LLM_BASE_URL", llm.url)
             full_env.setdefault("RAGSTACK_LLM_MODEL", llm.extra["model"])
         workdir = servers_dir / f"backend-{uuid.uuid4().hex[:8]}"
-        server = start_backend(workdir, redis_server, chroma_server, entries, full_env, workers)
+        env_vars = backend_env(workdir, redis_server, chroma_server, entries, full_env)
+        server = start_backend(workdir, env_vars, workers)
         started.append(server)
-        return Backend(server.url, keys["admin"], keys, server, llm, {"workdir": workdir})
+        worker = start_worker(workdir, env_vars)
+        started.append(worker)
+        return Backend(server.url, keys["admin"], keys, server, worker, llm, {"workdir": workdir})
 
     yield start
     for server in started:

@@ -5,6 +5,7 @@
   for why it is the chromadb package's FastAPI server rather than ``chroma run``).
 - ``start_fake_llm``: tests/fake_ollama.py, a test double speaking Ollama's API.
 - ``start_backend``: the ragstack backend under uvicorn, configured through RAGSTACK_* variables.
+- ``start_worker``: its ingestion worker (``ragstack-worker``), same variables.
 
 All of them wait with ``wait_until_healthy`` and are stopped with ``Server.stop()``.
 """
@@ -102,12 +103,17 @@ def _spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None
     return process, log_path
 
 
-def start_redis(workdir: Path, password: str | None = None, port: int | None = None) -> Server:
-    """``port``/``password`` of a redis stopped before: a restart of the same server."""
+def start_redis(
+    workdir: Path, password: str | None = None, port: int | None = None, durable: bool = False
+) -> Server:
+    """``port``/``password`` of a redis stopped before: a restart of the same server.
+    ``durable``: an append-only file fsynced on every write (as production keeps its data)."""
     password = password or secrets.token_hex(16)
     port = port or free_port()
     argv = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", password]
-    argv += ["--save", "", "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if durable else []
+    argv += ["--save", "", "--appendonly", "no", *persistence]
+    argv += ["--dir", str(workdir), "--daemonize", "no"]
     process, log_path = _spawn("redis", argv, workdir)
     server = Server("redis", process, port, log_path, secret=password)
     server.url = f"redis://:{password}@127.0.0.1:{port}/0"
@@ -158,22 +164,18 @@ def api_key_entry(name: str, key: str, scopes: list[str], **limits: float | list
     return {"name": name, "sha256": hash_key(key), "scopes": scopes, **limits}
 
 
-def start_backend(
-    workdir: Path,
-    redis: Server,
-    chroma: Server,
-    api_keys: list[dict],
-    env: dict[str, str] | None = None,
-    workers: int = 1,
-) -> Server:
-    """Start ``uvicorn ragstack.main:app``; ``env`` adds or overrides RAGSTACK_* variables."""
-    port = free_port()
+def backend_env(
+    workdir: Path, redis: Server, chroma: Server, api_keys: list[dict], env: dict[str, str] | None
+) -> dict[str, str]:
+    """The RAGSTACK_* environment shared by a backend and its worker (same node, same data)."""
+    prefix = f"t{secrets.token_hex(4)}"
     base = {
         "RAGSTACK_REDIS_URL": redis.url,
-        "RAGSTACK_REDIS_PREFIX": f"t{secrets.token_hex(4)}",
+        "RAGSTACK_REDIS_PREFIX": prefix,
         "RAGSTACK_CHROMA_URL": chroma.url,
         "RAGSTACK_CHROMA_TOKEN": chroma.secret,
         "RAGSTACK_DATA_DIR": str(workdir / "data"),
+        "RAGSTACK_NODE_NAME": f"node-{prefix}",
         "RAGSTACK_API_KEYS": json.dumps(api_keys),
         "RAGSTACK_RATE_LIMIT_PER_MINUTE": "100000",
         "RAGSTACK_RATE_LIMIT_BURST": "10000",
@@ -184,12 +186,34 @@ def start_backend(
         "RAGSTACK_PASSWORD_HASH_MEMORY_KIB": "8192",
         "RAGSTACK_PASSWORD_HASH_TIME_COST": "1",
         "RAGSTACK_LOG_LEVEL": "INFO",
+        "RAGSTACK_WORKER_METRICS_PORT": "0",
         "HF_HUB_OFFLINE": "1",
     }
+    return {**base, **(env or {})}
+
+
+def start_backend(workdir: Path, env: dict[str, str], workers: int = 1) -> Server:
+    """Start ``uvicorn ragstack.main:app`` with ``env`` (see ``backend_env``)."""
+    port = free_port()
     argv = [str(VENV_BIN / "uvicorn"), "ragstack.main:app", "--host", "127.0.0.1"]
     argv += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
-    process, log_path = _spawn(f"backend-{port}", argv, workdir, {**base, **(env or {})})
+    process, log_path = _spawn(f"backend-{port}", argv, workdir, env)
     server = Server("backend", process, port, log_path, url=f"http://127.0.0.1:{port}")
-    server.extra["prefix"] = base["RAGSTACK_REDIS_PREFIX"]
-    server.extra["auth_secret"] = base["RAGSTACK_AUTH_SECRET"]
+    server.extra["prefix"] = env["RAGSTACK_REDIS_PREFIX"]
+    server.extra["auth_secret"] = env["RAGSTACK_AUTH_SECRET"]
+    server.extra["env"] = env
     return wait_until_healthy(server, http_ok(f"{server.url}/health"), timeout=90)
+
+
+def start_worker(workdir: Path, env: dict[str, str]) -> Server:
+    """Start ``ragstack-worker`` with the environment of its backend (``backend_env``)."""
+    process, log_path = _spawn(
+        f"worker-{secrets.token_hex(3)}", [str(VENV_BIN / "ragstack-worker")], workdir, env
+    )
+    server = Server("worker", process, 0, log_path)
+    server.extra["env"] = env
+
+    def started() -> bool:
+        return "worker starting" in log_path.read_text(errors="replace")
+
+    return wait_until_healthy(server, started, timeout=90)

@@ -1,26 +1,32 @@
-"""Collections, documents and ingestion jobs, kept in Redis so that every worker sees them.
+"""Collections and documents, kept in Redis so that every process on every host sees them.
 
 Keys (``P`` is ``RAGSTACK_REDIS_PREFIX``):
   P:collections               zset  name -> creation time
   P:coll:NAME                 hash  name, description, created_at, store_name, version, counts
-  P:coll:NAME:docs            zset  document id -> creation time (all states)
-  P:coll:NAME:live            set   ids of the documents that queries may return
+  P:coll:NAME:docs            zset  document id -> admission time (all states)
+  P:coll:NAME:live            set   ids of the ready documents, the only ones queries return
   P:coll:NAME:names           hash  filename -> live document id
   P:coll:NAME:sha             hash  sha256 -> document id (deduplication)
-  P:doc:ID                    str   Document JSON
-  P:job:ID                    str   Job JSON (expires after a week)
+  P:doc:ID                    hash  json (the Document as admitted), status, error, error_kind,
+                                    chunk_count, title, seq, node, attempts, updated_at
+  P:admissions                str   admission sequence (orders uploads of the same filename)
+  P:changes                   stream  op (created|ready|deleted|dropped), coll, doc, retired,
+                                      version: what the hosts' lexical indexes follow
 
-A document's chunks are written to the vector store first and become visible only when the document
-joins the live set; the swap of a replaced document and the index-version bump happen in one Redis
-transaction, so queries see either the old or the new version, never both or neither.
+Every document state change is one Lua script (``ragstack/lua/``): uploaded (queued) ->
+processing -> ready | failed, and delete from any state. A document's chunks are written to the
+vector store before it becomes ready and are visible to queries only once it joins the live set;
+the swap of a replaced document, the counts and the index-version bump happen in the same script.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -28,24 +34,25 @@ from redis.asyncio import Redis
 
 from ragstack.errors import ConflictError, NotFoundError
 
-JOB_TTL_SECONDS = 7 * 86400
+# The change feed keeps this many entries (approximately): indexers that fall further behind
+# rebuild from the vector store.
+CHANGE_FEED_LENGTH = 100_000
 
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+@cache
+def lua(name: str) -> str:
+    """A state-transition script shipped as package data (ragstack/lua/NAME.lua)."""
+    return files("ragstack").joinpath("lua", f"{name}.lua").read_text()
+
+
 class DocumentStatus(StrEnum):
     queued = "queued"
     processing = "processing"
     ready = "ready"
-    failed = "failed"
-
-
-class JobStatus(StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
     failed = "failed"
 
 
@@ -82,22 +89,59 @@ class Document(BaseModel):
     error: str | None = None
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
     created_at: str
+    updated_at: str | None = None
 
 
-class Job(BaseModel):
-    id: str
-    status: JobStatus
+@dataclass(frozen=True)
+class DocumentState:
+    """A document with what only the pipeline needs: where its original is, why it failed."""
+
+    document: Document
+    node: str
+    error_kind: str | None
+    attempts: int
+
+
+def _state_from(raw: dict[str, str]) -> DocumentState:
+    document = Document.model_validate_json(raw["json"]).model_copy(
+        update={
+            "status": DocumentStatus(raw["status"]),
+            "error": raw.get("error") or None,
+            "chunk_count": int(raw.get("chunk_count") or 0),
+            "title": raw.get("title") or Document.model_validate_json(raw["json"]).title,
+            "updated_at": raw.get("updated_at"),
+        }
+    )
+    return DocumentState(
+        document=document,
+        node=raw.get("node", ""),
+        error_kind=raw.get("error_kind") or None,
+        attempts=int(raw.get("attempts") or 0),
+    )
+
+
+@dataclass(frozen=True)
+class Admission:
+    outcome: str  # created | duplicate | busy | nocoll
     document_id: str
-    collection: str
-    error: str | None = None
-    created_at: str
-    updated_at: str
+
+
+@dataclass(frozen=True)
+class Activation:
+    outcome: str  # ready | superseded | gone | duplicate | failed | queued
+    retired_id: str | None
 
 
 class Catalog:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._p = prefix
+        self._admit = redis.register_script(lua("admit"))
+        self._claim = redis.register_script(lua("claim"))
+        self._activate = redis.register_script(lua("activate"))
+        self._fail = redis.register_script(lua("fail"))
+        self._delete = redis.register_script(lua("delete"))
+        self._recount = redis.register_script(lua("recount"))
 
     # keys
     def _coll(self, name: str) -> str:
@@ -106,8 +150,9 @@ class Catalog:
     def _doc(self, document_id: str) -> str:
         return f"{self._p}:doc:{document_id}"
 
-    def _job(self, job_id: str) -> str:
-        return f"{self._p}:job:{job_id}"
+    @property
+    def changes_key(self) -> str:
+        return f"{self._p}:changes"
 
     # collections
     async def create_collection(
@@ -136,6 +181,12 @@ class Catalog:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=fields)
             pipe.zadd(f"{self._p}:collections", {name: time.time()})
+            pipe.xadd(
+                self.changes_key,
+                {"op": "created", "coll": name, "doc": "", "retired": "", "version": 1},
+                maxlen=CHANGE_FEED_LENGTH,
+                approximate=True,
+            )
             await pipe.execute()
         return record
 
@@ -191,6 +242,12 @@ class Catalog:
             pipe.zrem(f"{self._p}:collections", name)
             for document_id in document_ids:
                 pipe.delete(self._doc(document_id))
+            pipe.xadd(
+                self.changes_key,
+                {"op": "dropped", "coll": name, "doc": "", "retired": "", "version": 0},
+                maxlen=CHANGE_FEED_LENGTH,
+                approximate=True,
+            )
             await pipe.execute()
         return record, document_ids
 
@@ -204,33 +261,38 @@ class Catalog:
             raise NotFoundError(f"collection {name!r} does not exist")
         return int(version), set(live)
 
-    # documents
-    async def put_document(self, document: Document) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._doc(document.id), document.model_dump_json())
-            pipe.zadd(f"{self._coll(document.collection)}:docs", {document.id: time.time()})
-            await pipe.execute()
+    async def live_among(self, name: str, document_ids: set[str]) -> set[str]:
+        """Which of these documents are live (ready) in the collection, in one call."""
+        ordered = sorted(document_ids)
+        if not ordered:
+            return set()
+        flags = await self._redis.smismember(f"{self._coll(name)}:live", ordered)
+        return {i for i, live in zip(ordered, flags, strict=True) if live}
+
+    # documents: reads
+    async def get_state(self, document_id: str) -> DocumentState | None:
+        raw = await self._redis.hgetall(self._doc(document_id))
+        return _state_from(raw) if raw and "json" in raw else None
+
+    async def get_states(self, document_ids: list[str]) -> dict[str, DocumentState]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for document_id in document_ids:
+                pipe.hgetall(self._doc(document_id))
+            rows = await pipe.execute()
+        return {
+            i: _state_from(raw)
+            for i, raw in zip(document_ids, rows, strict=True)
+            if raw and "json" in raw
+        }
 
     async def get_document(self, collection: str, document_id: str) -> Document:
-        raw = await self._redis.get(self._doc(document_id))
-        if raw is None:
-            raise NotFoundError(f"document {document_id!r} does not exist")
-        document = Document.model_validate_json(raw)
-        if document.collection != collection:
+        state = await self.get_state(document_id)
+        if state is None or state.document.collection != collection:
             raise NotFoundError(f"document {document_id!r} does not exist in {collection!r}")
-        return document
+        return state.document
 
-    async def find_by_sha256(self, collection: str, sha256: str) -> Document | None:
-        document_id = await self._redis.hget(f"{self._coll(collection)}:sha", sha256)
-        if document_id is None:
-            return None
-        try:
-            return await self.get_document(collection, document_id)
-        except NotFoundError:
-            return None
-
-    async def live_id_for_name(self, collection: str, filename: str) -> str | None:
-        return await self._redis.hget(f"{self._coll(collection)}:names", filename)
+    async def document_ids(self, collection: str) -> list[str]:
+        return await self._redis.zrange(f"{self._coll(collection)}:docs", 0, -1)
 
     async def list_documents(
         self, collection: str, limit: int, offset: int, filters: dict[str, str]
@@ -239,95 +301,68 @@ class Catalog:
         if not filters:
             total = await self._redis.zcard(key)
             ids = await self._redis.zrange(key, offset, offset + limit - 1)
-            return await self._load_documents(ids), total
+            states = await self.get_states(ids)
+            return [states[i].document for i in ids if i in states], total
+        ids = await self._redis.zrange(key, 0, -1)
+        states = await self.get_states(ids)
         documents = [
-            d
-            for d in await self._load_documents(await self._redis.zrange(key, 0, -1))
-            if all(_as_text(d.metadata.get(k)) == v for k, v in filters.items())
+            states[i].document
+            for i in ids
+            if i in states
+            and all(_as_text(states[i].document.metadata.get(k)) == v for k, v in filters.items())
         ]
         return documents[offset : offset + limit], len(documents)
 
-    async def _load_documents(self, ids: list[str]) -> list[Document]:
-        if not ids:
-            return []
-        rows = await self._redis.mget([self._doc(i) for i in ids])
-        return [Document.model_validate_json(r) for r in rows if r is not None]
-
-    async def activate_document(self, document: Document, replaces: str | None) -> Document | None:
-        """Make a ready document visible, retire the one it replaces, bump the index version."""
+    # documents: state transitions (ragstack/lua/*.lua)
+    async def admit(
+        self, document: Document, node: str, stream: str, queue_limit: int
+    ) -> Admission:
         coll = self._coll(document.collection)
-        old: Document | None = None
-        if replaces and replaces != document.id:
-            try:
-                old = await self.get_document(document.collection, replaces)
-            except NotFoundError:
-                old = None
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._doc(document.id), document.model_dump_json())
-            pipe.zadd(f"{coll}:docs", {document.id: time.time()}, nx=True)
-            pipe.sadd(f"{coll}:live", document.id)
-            pipe.hset(f"{coll}:names", document.filename, document.id)
-            pipe.hset(f"{coll}:sha", document.sha256, document.id)
-            pipe.hincrby(coll, "document_count", 1)
-            pipe.hincrby(coll, "chunk_count", document.chunk_count)
-            if old is not None:
-                self._retire(pipe, old, keep_name=True)
-            pipe.hincrby(coll, "version", 1)
-            await pipe.execute()
-        return old
+        outcome, document_id = await self._admit(
+            keys=[coll, f"{coll}:sha", self._doc(document.id), f"{coll}:docs", stream,
+                  f"{self._p}:admissions"],
+            args=[document.id, document.sha256, document.model_dump_json(), document.filename,
+                  document.collection, utcnow(), queue_limit, node, time.time(),
+                  self._doc("")],
+        )  # fmt: skip
+        return Admission(outcome, document_id)
 
-    def _retire(self, pipe: Any, document: Document, keep_name: bool) -> None:
-        coll = self._coll(document.collection)
-        pipe.delete(self._doc(document.id))
-        pipe.zrem(f"{coll}:docs", document.id)
-        if document.status == DocumentStatus.ready:
-            pipe.srem(f"{coll}:live", document.id)
-            pipe.hincrby(coll, "document_count", -1)
-            pipe.hincrby(coll, "chunk_count", -document.chunk_count)
-        if not keep_name:
-            pipe.hdel(f"{coll}:names", document.filename)
-
-    async def remove_document(self, document: Document) -> None:
-        coll = self._coll(document.collection)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            self._retire(pipe, document, keep_name=True)
-            if document.status == DocumentStatus.ready:
-                pipe.hincrby(coll, "version", 1)
-            await pipe.execute()
-        # Only forget the name/sha mappings if they still point at this document.
-        await self._redis.eval(_HDEL_IF_EQUAL, 1, f"{coll}:names", document.filename, document.id)
-        await self._redis.eval(_HDEL_IF_EQUAL, 1, f"{coll}:sha", document.sha256, document.id)
-
-    # jobs
-    async def put_job(self, job: Job) -> None:
-        await self._redis.set(self._job(job.id), job.model_dump_json(), ex=JOB_TTL_SECONDS)
-
-    async def get_job(self, job_id: str) -> Job:
-        raw = await self._redis.get(self._job(job_id))
-        if raw is None:
-            raise NotFoundError(f"job {job_id!r} does not exist")
-        return Job.model_validate_json(raw)
-
-    async def new_job(self, collection: str, document_id: str) -> Job:
-        now = utcnow()
-        job = Job(
-            id=uuid.uuid4().hex,
-            status=JobStatus.queued,
-            document_id=document_id,
-            collection=collection,
-            created_at=now,
-            updated_at=now,
+    async def claim(self, collection: str, document_id: str, worker: str) -> str:
+        return await self._claim(
+            keys=[self._doc(document_id), self._coll(collection)], args=[utcnow(), worker]
         )
-        await self.put_job(job)
-        return job
 
+    async def activate(
+        self, collection: str, document_id: str, chunk_count: int, title: str
+    ) -> Activation:
+        coll = self._coll(collection)
+        outcome, retired = await self._activate(
+            keys=[self._doc(document_id), coll, f"{coll}:live", f"{coll}:names", f"{coll}:sha",
+                  f"{coll}:docs", self.changes_key],
+            args=[document_id, chunk_count, title, utcnow(), self._doc(""), collection,
+                  CHANGE_FEED_LENGTH],
+        )  # fmt: skip
+        return Activation(outcome, retired or None)
 
-_HDEL_IF_EQUAL = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  return redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 0
-"""
+    async def fail(self, document_id: str, reason: str, kind: str) -> str:
+        return await self._fail(keys=[self._doc(document_id)], args=[reason, kind, utcnow()])
+
+    async def delete_document(self, collection: str, document_id: str) -> bool:
+        """Delete in any state; False if there was no such document."""
+        coll = self._coll(collection)
+        outcome, _previous = await self._delete(
+            keys=[self._doc(document_id), coll, f"{coll}:live", f"{coll}:names", f"{coll}:sha",
+                  f"{coll}:docs", self.changes_key],
+            args=[document_id, collection, CHANGE_FEED_LENGTH],
+        )  # fmt: skip
+        return outcome == "deleted"
+
+    async def recount(self, collection: str) -> tuple[int, int, int, int] | None:
+        """(documents, chunks, stored documents, stored chunks): the live set counted and the
+        collection's counters repaired if they drifted; None if the collection is gone."""
+        coll = self._coll(collection)
+        row = await self._recount(keys=[coll, f"{coll}:live"], args=[self._doc("")])
+        return (int(row[0]), int(row[1]), int(row[2]), int(row[3])) if row else None
 
 
 def _as_text(value: Any) -> str | None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ragstack.retrieval.fusion import FusionMethod
 
 ENV_PREFIX = "RAGSTACK_"
 
@@ -75,7 +78,6 @@ class Settings(BaseSettings):
 
     # Ingestion
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
-    inline_ingest_max_bytes: int = Field(default=2 * 1024 * 1024, ge=0)
     max_extracted_chars: int = Field(default=20_000_000, ge=1000)
     max_decompressed_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
     max_zip_ratio: float = Field(default=100.0, gt=1)
@@ -83,14 +85,34 @@ class Settings(BaseSettings):
     chunk_size_chars: int = Field(default=800, ge=100, le=8000)
     chunk_overlap_chars: int = Field(default=120, ge=0, le=2000)
 
+    # Ingestion queue and workers
+    node_name: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    ingest_queue_limit: int = Field(default=1000, ge=1)
+    ingest_retry_after_seconds: int = Field(default=30, ge=1)
+    upload_wait_max_seconds: float = Field(default=120.0, ge=0)
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
+    worker_lease_seconds: float = Field(default=60.0, ge=2)
+    worker_max_attempts: int = Field(default=3, ge=1, le=20)
+    worker_retry_backoff_seconds: float = Field(default=2.0, ge=0)
+    worker_max_deliveries: int = Field(default=5, ge=1, le=100)
+    worker_drain_seconds: float = Field(default=60.0, ge=0)
+    worker_metrics_address: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9466, ge=0, le=65535)
+    reconcile_interval_seconds: float = Field(default=300.0, ge=5)
+    reconcile_grace_seconds: float = Field(default=600.0, ge=0)
+    node_lost_after_seconds: float = Field(default=86400.0, ge=60)
+
     # Retrieval
     embedding_backend: EmbeddingBackend = EmbeddingBackend.onnx
     embedding_model: str = "all-minilm"
     embedding_base_url: str | None = None
     embedding_threads: int = Field(default=1, ge=1, le=64)
     embedding_batch_size: int = Field(default=32, ge=1, le=512)
+    fusion: FusionMethod = FusionMethod.rrf
+    fusion_dense_weight: float = Field(default=0.5, ge=0, le=1)
     rrf_k: int = Field(default=60, ge=1)
     candidates_per_retriever: int = Field(default=30, ge=1, le=500)
+    lexical_wait_seconds: float = Field(default=2.0, ge=0, le=60)
 
     # Caches and conversations
     cache_ttl_seconds: int = Field(default=3600, ge=0)

@@ -45,5 +45,13 @@ class DependencyUnavailableError(RagstackError):
     """A backing service (ChromaDB, Redis) cannot be reached."""
 
 
+class QueueFullError(RagstackError):
+    """The ingestion queue is over its limit: the upload is refused, to be retried later."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
 class LlmUnavailableError(RagstackError):
     """The LLM is not configured, failing, or its circuit breaker is open."""

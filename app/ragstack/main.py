@@ -12,10 +12,6 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ragstack.accounts import AccountLimits, Accounts
 from ragstack.api import chat, collections, documents, health, jobs, query, sessions, users
@@ -25,9 +21,11 @@ from ragstack.api.limits import UploadSizeLimitMiddleware
 from ragstack.auth import Authenticator
 from ragstack.cache import EmbeddingCache, ResultCache
 from ragstack.catalog import Catalog
-from ragstack.config import EmbeddingBackend, LlmProvider, Settings, load_settings
+from ragstack.config import LlmProvider, Settings, load_settings
 from ragstack.conversations import ConversationStore
-from ragstack.ingest.service import IngestLimits, IngestService
+from ragstack.ingest.originals import Originals
+from ragstack.ingest.queue import IngestQueue
+from ragstack.ingest.service import IngestService, UploadLimits
 from ragstack.llm.ollama import OllamaClient
 from ragstack.llm.openai import OpenAiCompatibleClient
 from ragstack.llm.resilience import CircuitBreaker, ResilientLlm
@@ -35,26 +33,14 @@ from ragstack.llm.service import ChatService
 from ragstack.observability.logging import configure_logging
 from ragstack.observability.middleware import RequestContextMiddleware
 from ragstack.observability.tracing import configure_tracing, shutdown_tracing
-from ragstack.retrieval.embedding import Embedder, OllamaEmbedder, onnx_embedder
-from ragstack.retrieval.service import RetrievalService
+from ragstack.retrieval.lexical import LexicalIndex
+from ragstack.retrieval.service import FusionSettings, RetrievalService
 from ragstack.retrieval.vectorstore import VectorStore
+from ragstack.stores import build_embedder, connect_redis, secret
 from ragstack.users import UserStore
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 3.0
-
-
-def _secret(value: Any) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-def build_embedder(settings: Settings) -> Embedder:
-    if settings.embedding_backend == EmbeddingBackend.ollama:
-        base = settings.embedding_base_url or settings.llm_base_url
-        if not base:
-            raise ValueError("RAGSTACK_EMBEDDING_BASE_URL is required for the ollama backend")
-        return OllamaEmbedder(base, settings.embedding_model)
-    return onnx_embedder(settings.embedding_threads, settings.embedding_batch_size)
 
 
 def build_llm(settings: Settings) -> ResilientLlm | None:
@@ -72,29 +58,10 @@ def build_llm(settings: Settings) -> ResilientLlm | None:
     if settings.llm_provider == LlmProvider.ollama:
         client = OllamaClient(**common)
     else:
-        client = OpenAiCompatibleClient(api_key=_secret(settings.llm_api_key), **common)
+        client = OpenAiCompatibleClient(api_key=secret(settings.llm_api_key), **common)
     breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_seconds)
     return ResilientLlm(
         client, settings.llm_max_retries, settings.llm_retry_backoff_seconds, breaker
-    )
-
-
-def build_redis(settings: Settings) -> Redis:
-    return Redis.from_url(
-        settings.redis_url,
-        password=_secret(settings.redis_password),
-        decode_responses=True,
-        socket_connect_timeout=3,
-        socket_timeout=10,
-        health_check_interval=30,
-        max_connections=256,
-        # Retry on a fresh connection when a pooled one turns out dead (redis restarted): without
-        # retry_on_error, redis-py retries plain commands but not MULTI/EXEC pipelines, and the
-        # first catalog write after every redis restart failed with 503. A transaction is resent
-        # only when its connection failed; the rare case of one lost after EXEC reached the
-        # server may apply its counters twice, which the stale-connection 503s outweigh.
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
 
 
@@ -112,7 +79,7 @@ def build_accounts(settings: Settings, redis: Redis, auth: Authenticator) -> Acc
     return Accounts(
         UserStore(redis, settings.redis_prefix),
         auth,
-        _secret(settings.auth_secret),
+        secret(settings.auth_secret),
         PasswordHasher(
             time_cost=settings.password_hash_time_cost,
             memory_cost=settings.password_hash_memory_kib,
@@ -131,35 +98,40 @@ def build_accounts(settings: Settings, redis: Redis, auth: Authenticator) -> Acc
 
 
 def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | None]:
-    redis = build_redis(settings)
+    redis = connect_redis(settings)
     prefix = settings.redis_prefix
     catalog = Catalog(redis, prefix)
-    store = VectorStore(settings.chroma_url, _secret(settings.chroma_token))
+    store = VectorStore(settings.chroma_url, secret(settings.chroma_token))
     embedder = build_embedder(settings)
     result_cache = ResultCache(redis, prefix, settings.cache_ttl_seconds)
     retrieval = RetrievalService(
         catalog,
         store,
+        LexicalIndex(settings.data_dir / "lexical"),
         embedder,
         EmbeddingCache(redis, prefix, embedder.model_id, settings.embedding_cache_ttl_seconds),
         result_cache,
-        rrf_k=settings.rrf_k,
-        candidates=settings.candidates_per_retriever,
+        FusionSettings(
+            method=settings.fusion,
+            dense_weight=settings.fusion_dense_weight,
+            rrf_k=settings.rrf_k,
+            candidates=settings.candidates_per_retriever,
+        ),
+        settings.lexical_wait_seconds,
     )
+    queue = IngestQueue(redis, prefix, settings.node_name)
     ingest = IngestService(
         catalog,
         store,
-        embedder,
-        settings.data_dir,
-        IngestLimits(
+        queue,
+        Originals(settings.data_dir),
+        embedder.model_id,
+        UploadLimits(
             max_upload_bytes=settings.max_upload_bytes,
-            inline_max_bytes=settings.inline_ingest_max_bytes,
-            max_extracted_chars=settings.max_extracted_chars,
             max_decompressed_bytes=settings.max_decompressed_bytes,
             max_zip_ratio=settings.max_zip_ratio,
-            max_pdf_pages=settings.max_pdf_pages,
-            chunk_size=settings.chunk_size_chars,
-            chunk_overlap=settings.chunk_overlap_chars,
+            queue_limit=settings.ingest_queue_limit,
+            retry_after_seconds=settings.ingest_retry_after_seconds,
         ),
     )
     llm = build_llm(settings)
@@ -202,6 +174,7 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
         auth=auth,
         accounts=accounts,
         ingest=ingest,
+        queue=queue,
         retrieval=retrieval,
         chat=chat_service,
         conversations=conversations,

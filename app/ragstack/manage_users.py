@@ -13,7 +13,8 @@ import sys
 
 from ragstack.config import load_settings
 from ragstack.errors import InvalidInputError, RagstackError
-from ragstack.main import build_accounts, build_authenticator, build_redis
+from ragstack.main import build_accounts, build_authenticator
+from ragstack.stores import connect_redis
 from ragstack.users import Role
 
 
@@ -28,7 +29,7 @@ def _read_password(from_stdin: bool) -> str:
 
 async def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    redis = build_redis(settings)
+    redis = connect_redis(settings)
     accounts = build_accounts(settings, redis, build_authenticator(settings, redis))
     collections = args.collections.split(",") if getattr(args, "collections", None) else None
     try:

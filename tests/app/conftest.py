@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from deployments import deploy
 
 
 @pytest.fixture
@@ -34,12 +35,15 @@ def new_collection(client: httpx.Client) -> Callable[[], str]:
 
 @pytest.fixture(scope="session")
 def constrained_backend(backend_factory):
-    """A second backend with no LLM and small limits: uploads over 20,000 bytes are refused and
-    uploads over 1,000 bytes are ingested in the background (202 + job)."""
+    """A second backend with no LLM and small limits: uploads over 20,000 bytes are refused."""
     return backend_factory(
-        env={
-            "RAGSTACK_LLM_PROVIDER": "none",
-            "RAGSTACK_MAX_UPLOAD_BYTES": "20000",
-            "RAGSTACK_INLINE_INGEST_MAX_BYTES": "1000",
-        }
+        env={"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_MAX_UPLOAD_BYTES": "20000"}
     )
+
+
+@pytest.fixture
+def deployment(servers_dir, redis_server, chroma_server):
+    """A backend and worker of their own (tests/app/deployments.py), stopped afterwards."""
+    made = deploy(servers_dir, redis_server, chroma_server)
+    yield made
+    made.stop()

@@ -106,7 +106,8 @@ def test_reupload_same_name_replaces(client, new_collection, backend_server):
     assert info["document_count"] == 1
     originals = Path(backend_server.extra["workdir"], "data", "originals", name)
     assert [p.name for p in originals.iterdir()] == [new["id"]]
-    assert (originals / new["id"] / "policy.txt").read_bytes().endswith(b"Monday.")
+    # Stored under a fixed name: no client-chosen name reaches the filesystem.
+    assert (originals / new["id"] / "original.txt").read_bytes().endswith(b"Monday.")
 
 
 def test_metadata_stored_and_filterable(client, new_collection):
@@ -139,12 +140,12 @@ def test_list_pagination_get_and_delete(client, new_collection):
     assert client.get(f"/v1/collections/{name}").json()["document_count"] == 4
 
 
-def test_large_file_runs_as_background_job(constrained_backend):
+def test_upload_is_accepted_as_a_job_then_ingested(constrained_backend):
     with constrained_backend.client() as client:
         assert client.post("/v1/collections", json={"name": "jobs-test"}).status_code == 201
         body = ("Paragraph about maintenance windows. " * 20 + "\n\n") * 10
         body += "The magic number for the background job test is 4817."
-        response = upload(client, "jobs-test", "big.txt", body.encode())
+        response = upload(client, "jobs-test", "big.txt", body.encode(), wait=None)
         assert response.status_code == 202, response.text
         accepted = response.json()
         assert accepted["document"]["status"] in ("queued", "processing")
@@ -166,7 +167,9 @@ def test_background_job_failure_is_reported(constrained_backend):
     with constrained_backend.client() as client:
         client.post("/v1/collections", json={"name": "jobs-fail"})
         # Valid header, garbage body: only the parser (in the background) can tell.
-        response = upload(client, "jobs-fail", "broken.pdf", b"%PDF-1.4\n" + b"\x00garbage" * 200)
+        response = upload(
+            client, "jobs-fail", "broken.pdf", b"%PDF-1.4\n" + b"\x00garbage" * 200, wait=None
+        )
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]
         deadline = time.monotonic() + 30
@@ -181,6 +184,8 @@ def test_background_job_failure_is_reported(constrained_backend):
         assert doc["status"] == "failed"
         info = client.get("/v1/collections/jobs-fail").json()
         assert info["chunk_count"] == 0 and info["document_count"] == 0
+        originals = Path(constrained_backend.extra["workdir"], "data", "originals", "jobs-fail")
+        assert not any(originals.glob("*/*")), "a failed upload leaves no file"
 
 
 def test_metadata_must_be_a_flat_object(client, new_collection):

@@ -75,10 +75,44 @@ def test_hit_shape(client, corpus):
     assert hit["title"] == "VPN" and hit["section"] == "VPN"
 
 
-def test_lexical_and_semantic_both_contribute():
-    from ragstack.retrieval.fusion import reciprocal_rank_fusion
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_every_mode_finds_the_right_document(client, corpus, mode):
+    body = {"collection": corpus, "query": "pgBackRest backups retained", "mode": mode}
+    results = client.post("/v1/query", json=body).json()["results"]
+    assert results[0]["filename"] == "backup.md", (mode, results)
 
-    fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "d"]], k=60)
-    ids = [i for i, _ in fused]
-    assert ids[0] == "c"  # in both lists beats first place in one
-    assert set(ids) == {"a", "b", "c", "d"}
+
+def test_lexical_matches_words_and_dense_matches_meaning(client, corpus):
+    # No word in common with the kitchen note: only the embeddings can connect them.
+    paraphrase = {"collection": corpus, "query": "espresso supplies refilled weekly"}
+    lexical = client.post("/v1/query", json={**paraphrase, "mode": "lexical"}).json()["results"]
+    dense = client.post("/v1/query", json={**paraphrase, "mode": "dense"}).json()["results"]
+    assert "kitchen.txt" not in [r["filename"] for r in lexical]
+    assert dense[0]["filename"] == "kitchen.txt"
+    # Query syntax is not interpreted: quotes, fields and operators are plain words.
+    hostile = {"collection": corpus, "query": 'text:"vpn AND (port OR', "mode": "lexical"}
+    response = client.post("/v1/query", json=hostile)
+    assert response.status_code == 200 and response.json()["results"][0]["filename"] == "vpn.md"
+
+
+def test_group_by_document_returns_distinct_documents(client, new_collection):
+    name = new_collection()
+    paragraph = "Paragraph {} about the storage quota of volumes. "
+    long_text = "\n\n".join(paragraph.format(i) * 8 for i in range(8))
+    assert upload(client, name, "quota.txt", long_text.encode()).status_code == 201
+    assert upload(client, name, "other.txt", b"Volumes have a storage quota.").status_code == 201
+    body = {"collection": name, "query": "storage quota of volumes", "top_k": 5}
+    chunks = client.post("/v1/query", json=body).json()["results"]
+    assert len({r["document_id"] for r in chunks}) < len(chunks)  # several chunks of quota.txt
+    grouped = client.post("/v1/query", json={**body, "group_by_document": True}).json()["results"]
+    assert sorted(r["filename"] for r in grouped) == ["other.txt", "quota.txt"]
+
+
+def test_top_k_up_to_100(client, new_collection):
+    name = new_collection()
+    text = "\n\n".join(f"Note {i}: rotate the certificate of service {i}." * 12 for i in range(150))
+    assert upload(client, name, "many.txt", text.encode()).status_code == 201
+    body = {"collection": name, "query": "rotate certificate", "top_k": 100}
+    results = client.post("/v1/query", json=body).json()["results"]
+    info = client.get(f"/v1/collections/{name}").json()
+    assert len(results) == min(100, info["chunk_count"]) > 50

@@ -58,8 +58,9 @@ def test_expired_sessions_are_forgotten():
 
 def test_inline_scripts_move_to_files(tmp_path):
     (tmp_path / "assets").mkdir()
+    theme = 'const t = localStorage.getItem("theme");'
     page = (
-        "<html><head><script>window.a = 1;</script>"
+        f"<html><head><script>{theme}</script><script>window.a = 1;</script>"
         '<script type="module" async="">import "/assets/x.js";</script>'
         '<script src="/assets/y.js"></script>'
         '<script type="application/json">{"data": 1}</script></head></html>'
@@ -67,8 +68,11 @@ def test_inline_scripts_move_to_files(tmp_path):
     (tmp_path / "index.html").write_text(page)
     assert csp.externalize_site(tmp_path) == 2
     result = (tmp_path / "index.html").read_text()
-    assert csp.remaining_inline_scripts(result) == []
-    assert '<script type="module" async="" src="/assets/inline-' in result
+    # Only the script React renders itself stays, allowed by its hash.
+    assert csp.remaining_inline_scripts(result) == [theme]
+    assert csp.script_hashes(tmp_path) == {csp.script_hash(theme)}
+    # The module is deferred (runs after parsing), no longer async.
+    assert '<script type="module" src="/assets/inline-' in result and "async" not in result
     assert '{"data": 1}' in result
     moved = sorted((tmp_path / "assets").glob("inline-*.js"))
     assert {m.read_text() for m in moved} == {"window.a = 1;", 'import "/assets/x.js";'}

@@ -57,5 +57,4 @@ async def delete_collection(
     record, _ids = await services.catalog.delete_collection(name)
     await services.store.drop(record.store_name)
     await services.ingest.delete_collection_files(name)
-    services.retrieval.forget(record.store_name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

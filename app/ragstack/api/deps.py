@@ -14,6 +14,7 @@ from ragstack.auth import Authenticator, Principal
 from ragstack.catalog import Catalog
 from ragstack.config import Scope, Settings
 from ragstack.conversations import ConversationStore
+from ragstack.ingest.queue import IngestQueue
 from ragstack.ingest.service import IngestService
 from ragstack.llm.service import ChatService
 from ragstack.retrieval.service import RetrievalService
@@ -28,6 +29,7 @@ class Services:
     auth: Authenticator
     accounts: Accounts
     ingest: IngestService
+    queue: IngestQueue
     retrieval: RetrievalService
     chat: ChatService
     conversations: ConversationStore

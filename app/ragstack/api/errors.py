@@ -18,6 +18,7 @@ from ragstack.errors import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    QueueFullError,
     RagstackError,
     RateLimitedError,
     UnsupportedMediaError,
@@ -36,6 +37,7 @@ STATUS_BY_ERROR: dict[type[RagstackError], int] = {
     RateLimitedError: 429,
     DependencyUnavailableError: 503,
     LlmUnavailableError: 503,
+    QueueFullError: 503,
 }
 
 
@@ -46,11 +48,17 @@ def status_for(error: RagstackError) -> int:
     return 500
 
 
+def status_for_kind(kind: str | None) -> int:
+    """The status of a failure recorded by its error class name (a worker's, in the catalog)."""
+    by_name = {cls.__name__: status for cls, status in STATUS_BY_ERROR.items()}
+    return by_name.get(kind or "", 422)
+
+
 async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RagstackError)
     status = status_for(error)
     headers: dict[str, str] = {}
-    if isinstance(error, RateLimitedError):
+    if isinstance(error, RateLimitedError | QueueFullError):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, AuthenticationError):
         headers["WWW-Authenticate"] = "Bearer"

@@ -8,7 +8,14 @@ from ragstack.api.deps import Credential, Services, ServicesDep, identify
 from ragstack.api.schemas import Check, Health, Readiness
 from ragstack.config import Scope
 from ragstack.errors import RagstackError
-from ragstack.observability.metrics import INDEX_CHUNKS, INDEX_DOCUMENTS, render
+from ragstack.ingest.queue import IngestQueue
+from ragstack.observability.metrics import (
+    INDEX_CHUNKS,
+    INDEX_DOCUMENTS,
+    Metric,
+    queue_gauges,
+    render,
+)
 
 router = APIRouter(tags=["health"])
 
@@ -65,7 +72,19 @@ async def metrics(services: ServicesDep) -> Response:
         for record in await services.catalog.list_collections():
             INDEX_CHUNKS.labels(record.name).set(record.chunk_count)
             INDEX_DOCUMENTS.labels(record.name).set(record.document_count)
+        queues = await _queue_metrics(services.queue)
     except Exception:  # metrics must render even when Redis is down
-        pass
-    body, content_type = render()
+        queues = []
+    body, content_type = render(queues)
     return Response(body, media_type=content_type)
+
+
+async def _queue_metrics(queue: IngestQueue) -> list[Metric]:
+    nodes = set(await queue.known_nodes()) | {queue.node}
+    stats = {node: await queue.stats(node) for node in nodes}
+    return queue_gauges(
+        depth={n: s.depth for n, s in stats.items()},
+        oldest={n: s.oldest_age_seconds for n, s in stats.items()},
+        pending={n: s.pending for n, s in stats.items()},
+        dead_letters=await queue.dead_letter_count(),
+    )

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from ragstack.catalog import Collection, Document, JobStatus
+from ragstack.catalog import Collection, Document
+from ragstack.retrieval.service import Mode
 from ragstack.users import USER_NAME, Role, UserView
 
 COLLECTION_NAME = r"^[a-z0-9_-]{3,63}$"
@@ -51,16 +52,24 @@ class JobAccepted(BaseModel):
 
 class JobView(BaseModel):
     id: str
-    status: JobStatus
+    status: Literal["queued", "running", "succeeded", "failed"]
     document_id: str
     error: str | None
+    attempts: int = Field(description="How many times a worker took it up")
 
 
 class QueryRequest(Strict):
     collection: str = Field(pattern=COLLECTION_NAME)
     query: str = Field(min_length=1, max_length=2000)
-    top_k: int = Field(default=5, ge=1, le=50)
+    top_k: int = Field(default=5, ge=1, le=100)
     filters: dict[FilterKey, FilterValue] = Field(default_factory=dict, max_length=32)
+    mode: Mode = Field(
+        default=Mode.hybrid,
+        description="hybrid (dense and lexical fused), dense (embeddings) or lexical (BM25)",
+    )
+    group_by_document: StrictBool = Field(
+        default=False, description="Best chunk per document: top_k distinct documents"
+    )
 
 
 class HitView(BaseModel):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import re
 import zipfile
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ragstack.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaError
@@ -20,16 +19,19 @@ class Format:
     content_type: str
     # Declared (multipart) content types accepted for this format, besides generic ones.
     declared: tuple[str, ...]
+    # The extension of the stored original.
+    suffix: str
 
 
-TEXT = Format("text", "text/plain", ("text/",))
-MARKDOWN = Format("markdown", "text/markdown", ("text/",))
-HTML = Format("html", "text/html", ("text/html", "application/xhtml+xml", "text/plain"))
-PDF = Format("pdf", "application/pdf", ("application/pdf", "application/x-pdf"))
+TEXT = Format("text", "text/plain", ("text/",), ".txt")
+MARKDOWN = Format("markdown", "text/markdown", ("text/",), ".md")
+HTML = Format("html", "text/html", ("text/html", "application/xhtml+xml", "text/plain"), ".html")
+PDF = Format("pdf", "application/pdf", ("application/pdf", "application/x-pdf"), ".pdf")
 DOCX = Format(
     "docx",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "application/zip"),
+    ".docx",
 )
 FORMATS_BY_SUFFIX = {
     ".txt": TEXT,
@@ -41,6 +43,7 @@ FORMATS_BY_SUFFIX = {
     ".pdf": PDF,
     ".docx": DOCX,
 }
+FORMATS_BY_CONTENT_TYPE = {f.content_type: f for f in (TEXT, MARKDOWN, HTML, PDF, DOCX)}
 GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 MAX_FILENAME_CHARS = 255
 MAX_ZIP_ENTRIES = 5000
@@ -80,11 +83,12 @@ def format_for(filename: str, declared_type: str | None) -> Format:
     return fmt
 
 
-def check_content(fmt: Format, data: bytes, max_decompressed_bytes: int, max_ratio: float) -> None:
+def check_content(fmt: Format, path: Path, max_decompressed_bytes: int, max_ratio: float) -> None:
     """Reject content that is not what its name says, before a parser sees it."""
-    head = data[:1024]
-    looks_pdf = b"%PDF-" in head
-    looks_zip = data.startswith(b"PK\x03\x04")
+    with path.open("rb") as stream:
+        head = stream.read(8192)
+    looks_pdf = b"%PDF-" in head[:1024]
+    looks_zip = head.startswith(b"PK\x03\x04")
     if fmt is PDF:
         if not looks_pdf:
             raise UnsupportedMediaError("content is not a PDF (no %PDF- header)")
@@ -92,18 +96,20 @@ def check_content(fmt: Format, data: bytes, max_decompressed_bytes: int, max_rat
     if fmt is DOCX:
         if not looks_zip:
             raise UnsupportedMediaError("content is not a DOCX (not a ZIP container)")
-        check_zip(data, max_decompressed_bytes, max_ratio)
+        check_zip(path, max_decompressed_bytes, max_ratio)
         return
-    if looks_pdf or looks_zip or b"\x00" in data[:8192]:
+    if looks_pdf or looks_zip or b"\x00" in head:
         raise UnsupportedMediaError(f"binary content in a {fmt.name} file")
 
 
-def check_zip(data: bytes, max_decompressed_bytes: int, max_ratio: float) -> None:
+def check_zip(path: Path, max_decompressed_bytes: int, max_ratio: float) -> None:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, ValueError) as error:
         raise InvalidInputError(f"corrupt DOCX: {error}") from None
-    entries = archive.infolist()
+    with archive:
+        entries = archive.infolist()
+        names = archive.namelist()
     if len(entries) > MAX_ZIP_ENTRIES:
         raise PayloadTooLargeError(f"DOCX has more than {MAX_ZIP_ENTRIES} entries")
     total = sum(e.file_size for e in entries)
@@ -118,7 +124,7 @@ def check_zip(data: bytes, max_decompressed_bytes: int, max_ratio: float) -> Non
             raise PayloadTooLargeError(
                 f"DOCX entry {entry.filename!r} has a suspicious compression ratio (zip bomb?)"
             )
-    if "word/document.xml" not in archive.namelist():
+    if "word/document.xml" not in names:
         raise UnsupportedMediaError("ZIP file is not a DOCX document (no word/document.xml)")
 
 

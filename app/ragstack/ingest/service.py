@@ -1,64 +1,49 @@
-"""Upload handling: checks, original on disk, parse, chunk, embed, index, atomic activation."""
+"""The API's side of ingestion: admit an upload (stream it to disk, check it, deduplicate it and
+queue it in one atomic step), wait for it if asked, delete documents.
+
+Parsing, embedding and indexing happen in the worker (``ragstack.ingest.worker``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import shutil
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import PurePosixPath
 
-from ragstack.catalog import Catalog, Document, DocumentStatus, Job, JobStatus, utcnow
+import anyio
+
+from ragstack.catalog import Catalog, Document, DocumentState, DocumentStatus, utcnow
 from ragstack.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
-    PayloadTooLargeError,
-    RagstackError,
+    QueueFullError,
 )
-from ragstack.ingest.chunking import chunk_sections
-from ragstack.ingest.parsers import Limits, parse
-from ragstack.ingest.safety import (
-    Format,
-    check_content,
-    check_filename,
-    format_for,
-    parse_metadata,
-)
-from ragstack.observability.metrics import (
-    INDEX_CHUNKS,
-    INDEX_DOCUMENTS,
-    INGEST_DURATION,
-    INGESTED_CHUNKS,
-    INGESTED_DOCUMENTS,
-)
-from ragstack.retrieval.embedding import Embedder
-from ragstack.retrieval.vectorstore import USER_META_PREFIX, VectorStore
+from ragstack.ingest.originals import Originals
+from ragstack.ingest.queue import IngestQueue
+from ragstack.ingest.safety import check_content, check_filename, format_for, parse_metadata
+from ragstack.retrieval.vectorstore import VectorStore
 
 log = logging.getLogger(__name__)
-EMBED_BATCH = 64
+WAIT_POLL_SECONDS = (0.02, 0.05, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
-class IngestLimits:
+class UploadLimits:
     max_upload_bytes: int
-    inline_max_bytes: int
-    max_extracted_chars: int
     max_decompressed_bytes: int
     max_zip_ratio: float
-    max_pdf_pages: int
-    chunk_size: int
-    chunk_overlap: int
+    queue_limit: int
+    retry_after_seconds: int
 
 
 @dataclass(frozen=True)
 class UploadOutcome:
-    document: Document
-    job: Job | None = None
+    state: DocumentState
     deduplicated: bool = False
 
 
@@ -67,207 +52,113 @@ class IngestService:
         self,
         catalog: Catalog,
         store: VectorStore,
-        embedder: Embedder,
-        data_dir: Path,
-        limits: IngestLimits,
+        queue: IngestQueue,
+        originals: Originals,
+        embedding_model: str,
+        limits: UploadLimits,
     ) -> None:
         self._catalog = catalog
         self._store = store
-        self._embedder = embedder
-        self._originals = data_dir / "originals"
+        self._queue = queue
+        self._originals = originals
+        self._embedding_model = embedding_model
         self._limits = limits
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def original_dir(self, collection: str, document_id: str) -> Path:
-        return self._originals / collection / document_id
 
     async def upload(
         self,
         collection: str,
         filename: str | None,
         declared_type: str | None,
-        data: bytes,
+        blocks: AsyncIterator[bytes],
         metadata_json: str | None,
     ) -> UploadOutcome:
         record = await self._catalog.get_collection(collection)
-        if record.embedding_model and record.embedding_model != self._embedder.model_id:
+        if record.embedding_model and record.embedding_model != self._embedding_model:
             raise ConflictError(
                 f"collection {collection!r} was indexed with {record.embedding_model}, "
-                f"but this service embeds with {self._embedder.model_id}"
+                f"but this service embeds with {self._embedding_model}"
             )
         name = check_filename(filename)
         fmt = format_for(name, declared_type)
         metadata = parse_metadata(metadata_json)
-        if not data:
-            raise InvalidInputError("file is empty")
-        if len(data) > self._limits.max_upload_bytes:
-            raise PayloadTooLargeError(
-                f"file is larger than the limit of {self._limits.max_upload_bytes} bytes"
+        received = await self._originals.receive(blocks, self._limits.max_upload_bytes)
+        try:
+            if received.size == 0:
+                raise InvalidInputError("file is empty")
+            await anyio.to_thread.run_sync(
+                check_content,
+                fmt,
+                received.path,
+                self._limits.max_decompressed_bytes,
+                self._limits.max_zip_ratio,
             )
-        check_content(fmt, data, self._limits.max_decompressed_bytes, self._limits.max_zip_ratio)
-        sha256 = hashlib.sha256(data).hexdigest()
-        existing = await self._catalog.find_by_sha256(collection, sha256)
-        if existing is not None and existing.status != DocumentStatus.failed:
-            return UploadOutcome(existing, deduplicated=True)
-
+        except BaseException:
+            await self._originals.discard(received.path)
+            raise
         document = Document(
             id=uuid.uuid4().hex,
             collection=collection,
             filename=name,
             title=PurePosixPath(name).stem,
             content_type=fmt.content_type,
-            sha256=sha256,
-            size_bytes=len(data),
-            status=DocumentStatus.processing,
+            sha256=received.sha256,
+            size_bytes=received.size,
+            status=DocumentStatus.queued,
             metadata=metadata,
             created_at=utcnow(),
         )
-        await asyncio.to_thread(self._save_original, document, data)
-        if len(data) <= self._limits.inline_max_bytes:
-            try:
-                ready = await self._process(record.store_name, fmt, document, data)
-            except BaseException:
-                await self._discard(record.store_name, document)
-                raise
-            return UploadOutcome(ready)
-
-        document = document.model_copy(update={"status": DocumentStatus.queued})
-        await self._catalog.put_document(document)
-        job = await self._catalog.new_job(collection, document.id)
-        task = asyncio.create_task(self._run_job(record.store_name, fmt, document, data, job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return UploadOutcome(document, job=job)
-
-    def _save_original(self, document: Document, data: bytes) -> None:
-        directory = self.original_dir(document.collection, document.id)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / document.filename).write_bytes(data)
-
-    async def _discard(self, store_name: str, document: Document) -> None:
+        # The original is in place before the document exists: a worker may take the job at once.
+        await self._originals.keep(received, collection, document.id, fmt.suffix)
         try:
-            await self._store.delete_document(store_name, document.id)
-        except Exception:
-            log.exception("could not remove chunks of failed document %s", document.id)
-        await asyncio.to_thread(
-            shutil.rmtree, self.original_dir(document.collection, document.id), True
-        )
-
-    async def _run_job(
-        self, store_name: str, fmt: Format, document: Document, data: bytes, job: Job
-    ) -> None:
-        await self._catalog.put_job(
-            job.model_copy(update={"status": JobStatus.running, "updated_at": utcnow()})
-        )
-        try:
-            await self._catalog.put_document(
-                document.model_copy(update={"status": DocumentStatus.processing})
+            admission = await self._catalog.admit(
+                document, self._queue.node, self._queue.stream, self._limits.queue_limit
             )
-            await self._process(store_name, fmt, document, data)
-        except Exception as error:
-            reason = str(error) if isinstance(error, RagstackError) else "internal error"
-            if not isinstance(error, RagstackError):
-                log.exception("ingestion job %s failed", job.id)
-            await self._discard(store_name, document)
-            failed = document.model_copy(update={"status": DocumentStatus.failed, "error": reason})
-            try:
-                await self._catalog.get_document(document.collection, document.id)
-                await self._catalog.put_document(failed)
-            except NotFoundError:
-                pass  # deleted while it was being processed
-            await self._catalog.put_job(
-                job.model_copy(
-                    update={"status": JobStatus.failed, "error": reason, "updated_at": utcnow()}
-                )
-            )
-            return
-        await self._catalog.put_job(
-            job.model_copy(update={"status": JobStatus.succeeded, "updated_at": utcnow()})
-        )
-
-    async def _process(
-        self, store_name: str, fmt: Format, document: Document, data: bytes
-    ) -> Document:
-        started = time.perf_counter()
-        try:
-            ready = await self._index(store_name, fmt, document, data)
-        except Exception:
-            INGESTED_DOCUMENTS.labels(fmt.name, "failed").inc()
+        except BaseException:
+            await self._originals.remove(collection, document.id)
             raise
-        INGESTED_DOCUMENTS.labels(fmt.name, "succeeded").inc()
-        INGEST_DURATION.labels(fmt.name).observe(time.perf_counter() - started)
-        return ready
+        if admission.outcome != "created":
+            await self._originals.remove(collection, document.id)
+        if admission.outcome == "nocoll":
+            raise NotFoundError(f"collection {collection!r} does not exist")
+        if admission.outcome == "busy":
+            raise QueueFullError(
+                f"the ingestion queue holds {self._limits.queue_limit} documents; retry later",
+                self._limits.retry_after_seconds,
+            )
+        state = await self._catalog.get_state(admission.document_id)
+        if state is None:  # deleted in the meantime
+            raise NotFoundError(f"document {admission.document_id!r} was deleted")
+        return UploadOutcome(state, deduplicated=admission.outcome == "duplicate")
 
-    async def _index(
-        self, store_name: str, fmt: Format, document: Document, data: bytes
-    ) -> Document:
-        limits = Limits(self._limits.max_extracted_chars, self._limits.max_pdf_pages)
-        parsed = await asyncio.to_thread(parse, fmt, data, limits)
-        chunks = chunk_sections(
-            parsed.sections, self._limits.chunk_size, self._limits.chunk_overlap
-        )
-        if not chunks:
-            raise InvalidInputError("no text could be extracted from the file")
-        title = parsed.title or document.title
-        base: dict[str, Any] = {
-            "document_id": document.id,
-            "filename": document.filename,
-            "title": title,
-        }
-        base.update({f"{USER_META_PREFIX}{k}": v for k, v in document.metadata.items()})
-        for start in range(0, len(chunks), EMBED_BATCH):
-            batch = chunks[start : start + EMBED_BATCH]
-            # The heading gives short chunks the context a reader would have.
-            vectors = await self._embedder.embed(
-                [f"{c.heading}\n{c.text}" if c.heading else c.text for c in batch]
-            )
-            metadatas = []
-            for chunk in batch:
-                metadata = dict(base, chunk_index=chunk.index)
-                if chunk.page is not None:
-                    metadata["page"] = chunk.page
-                if chunk.heading:
-                    metadata["section"] = chunk.heading
-                metadatas.append(metadata)
-            await self._store.add(
-                store_name,
-                [f"{document.id}:{c.index:05d}" for c in batch],
-                vectors,
-                [c.text for c in batch],
-                metadatas,
-            )
-        INGESTED_CHUNKS.inc(len(chunks))
-        ready = document.model_copy(
-            update={"status": DocumentStatus.ready, "chunk_count": len(chunks), "title": title}
-        )
-        replaced_id = await self._catalog.live_id_for_name(document.collection, document.filename)
-        old = await self._catalog.activate_document(ready, replaced_id)
-        # The new version is live from here on: a failure below must not undo it.
-        try:
-            if old is not None:
-                await self._store.delete_document(store_name, old.id)
-                await asyncio.to_thread(
-                    shutil.rmtree, self.original_dir(old.collection, old.id), True
-                )
-            await self.refresh_gauges(document.collection)
-        except Exception:
-            log.exception("cleanup after activating document %s failed", ready.id)
-        return ready
+    async def wait(self, document_id: str, seconds: float) -> DocumentState | None:
+        """The document once ready or failed, or as it is after ``seconds``; None if deleted."""
+        deadline = time.monotonic() + seconds
+        polls = 0
+        while True:
+            state = await self._catalog.get_state(document_id)
+            if state is None or state.document.status in (
+                DocumentStatus.ready,
+                DocumentStatus.failed,
+            ):
+                return state
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return state
+            pause = WAIT_POLL_SECONDS[min(polls, len(WAIT_POLL_SECONDS) - 1)]
+            await asyncio.sleep(min(pause, remaining))
+            polls += 1
 
     async def delete_document(self, collection: str, document_id: str) -> None:
         record = await self._catalog.get_collection(collection)
-        document = await self._catalog.get_document(collection, document_id)
-        await self._catalog.remove_document(document)
-        await self._discard(record.store_name, document)
-        await self.refresh_gauges(collection)
-
-    async def refresh_gauges(self, collection: str) -> None:
+        if not await self._catalog.delete_document(collection, document_id):
+            raise NotFoundError(f"document {document_id!r} does not exist in {collection!r}")
+        # Gone from the catalog: from here on nothing shows it. A worker still processing it
+        # removes what it wrote when it finds it gone; the reconciler catches any leftovers.
         try:
-            record = await self._catalog.get_collection(collection)
-        except NotFoundError:
-            return
-        INDEX_CHUNKS.labels(collection).set(record.chunk_count)
-        INDEX_DOCUMENTS.labels(collection).set(record.document_count)
+            await self._store.delete_document(record.store_name, document_id)
+        except Exception:
+            log.exception("could not remove the chunks of deleted document %s", document_id)
+        await self._originals.remove(collection, document_id)
 
     async def delete_collection_files(self, collection: str) -> None:
-        await asyncio.to_thread(shutil.rmtree, self._originals / collection, True)
+        await self._originals.remove_collection(collection)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ragstack.retrieval.bm25 import tokenize
+from ragstack.retrieval.tokens import tokenize
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 MAX_SENTENCES = 3

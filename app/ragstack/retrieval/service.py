@@ -1,4 +1,10 @@
-"""Hybrid retrieval: BM25 and vector search, fused with reciprocal rank fusion."""
+"""Retrieval: dense (embeddings in ChromaDB), lexical (the host's Tantivy index) or both fused.
+
+Only chunks of the collection's live (ready) documents are returned, whichever index a hit comes
+from: hits are checked against the live set in one Redis call. A lexical query first waits
+(up to ``RAGSTACK_LEXICAL_WAIT_SECONDS``) for the host's index to reach the collection's
+version, so a client sees its own writes.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,27 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+import anyio
 
 from ragstack.cache import EmbeddingCache, ResultCache, in_background, normalize_query
 from ragstack.catalog import Catalog, CollectionRecord
 from ragstack.errors import ConflictError
-from ragstack.retrieval.bm25 import Bm25Index, IndexedChunk, build_index
+from ragstack.observability.metrics import LEXICAL_WAIT
 from ragstack.retrieval.embedding import Embedder
-from ragstack.retrieval.fusion import reciprocal_rank_fusion
+from ragstack.retrieval.fusion import Candidate, FusionMethod, fuse
+from ragstack.retrieval.lexical import LexicalIndex
 from ragstack.retrieval.vectorstore import USER_META_PREFIX, VectorStore
+
+LEXICAL_POLL_SECONDS = 0.01
+
+
+class Mode(StrEnum):
+    hybrid = "hybrid"
+    dense = "dense"
+    lexical = "lexical"
 
 
 @dataclass(frozen=True)
@@ -32,23 +50,26 @@ class Hit:
         return self.__dict__.copy()
 
 
-@dataclass
-class _WorkerIndex:
-    version: int
-    bm25: Bm25Index
+@dataclass(frozen=True)
+class FusionSettings:
+    method: FusionMethod
+    dense_weight: float
+    rrf_k: int
+    candidates: int
 
 
-def _hit(chunk_id: str, text: str, metadata: Mapping[str, Any], score: float) -> Hit:
+def _hit(candidate: Candidate, score: float) -> Hit:
+    metadata = candidate.metadata
     page = metadata.get("page")
     section = metadata.get("section")
     return Hit(
-        chunk_id=chunk_id,
+        chunk_id=candidate.chunk_id,
         document_id=str(metadata.get("document_id", "")),
         filename=str(metadata.get("filename", "")),
         title=str(metadata.get("title", "")),
         page=int(page) if isinstance(page, int | float) else None,
         section=str(section) if section else None,
-        text=text,
+        text=candidate.text,
         score=round(score, 6),
     )
 
@@ -58,21 +79,21 @@ class RetrievalService:
         self,
         catalog: Catalog,
         store: VectorStore,
+        lexical: LexicalIndex,
         embedder: Embedder,
         embedding_cache: EmbeddingCache,
         result_cache: ResultCache,
-        rrf_k: int,
-        candidates: int,
+        fusion: FusionSettings,
+        lexical_wait_seconds: float,
     ) -> None:
         self._catalog = catalog
         self._store = store
+        self._lexical = lexical
         self._embedder = embedder
         self._embedding_cache = embedding_cache
         self._cache = result_cache
-        self._rrf_k = rrf_k
-        self._candidates = candidates
-        self._indexes: dict[str, _WorkerIndex] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._fusion = fusion
+        self._lexical_wait = lexical_wait_seconds
 
     async def embed_query(self, text: str, cached: str | None = None) -> list[float]:
         """The query's vector: from the embedding cache entry ``cached`` if there is one."""
@@ -81,31 +102,6 @@ class RetrievalService:
             (vector,) = await self._embedder.embed([text])
             in_background(self._embedding_cache.put(text, vector))
         return vector
-
-    async def _index(self, record: CollectionRecord) -> _WorkerIndex:
-        current = self._indexes.get(record.store_name)
-        if current is not None and current.version >= record.version:
-            return current
-        lock = self._locks.setdefault(record.store_name, asyncio.Lock())
-        async with lock:
-            current = self._indexes.get(record.store_name)
-            if current is not None and current.version >= record.version:
-                return current
-            version, live = await self._catalog.snapshot(record.name)
-            chunks = await self._store.all_chunks(record.store_name)
-            indexed = [
-                IndexedChunk(c.chunk_id, c.text, c.metadata)
-                for c in chunks
-                if c.metadata.get("document_id") in live
-            ]
-            bm25 = await asyncio.to_thread(build_index, indexed)
-            fresh = _WorkerIndex(version=version, bm25=bm25)
-            self._indexes[record.store_name] = fresh
-            return fresh
-
-    def forget(self, store_name: str) -> None:
-        self._indexes.pop(store_name, None)
-        self._locks.pop(store_name, None)
 
     @property
     def embedding_model(self) -> str:
@@ -119,10 +115,24 @@ class RetrievalService:
             )
 
     async def search(
-        self, collection: str, query: str, top_k: int, filters: Mapping[str, Any] | None = None
+        self,
+        collection: str,
+        query: str,
+        top_k: int,
+        filters: Mapping[str, Any] | None = None,
+        mode: Mode = Mode.hybrid,
+        by_document: bool = False,
     ) -> list[Hit]:
         filters = dict(filters or {})
-        key = self._cache.key("query", collection, q=normalize_query(query), k=top_k, f=filters)
+        key = self._cache.key(
+            "query",
+            collection,
+            q=normalize_query(query),
+            k=top_k,
+            f=filters,
+            m=mode.value,
+            d=by_document,
+        )
         # One Redis round trip: the collection, a cached result, a cached query vector.
         record, (cached, vector) = await self._catalog.get_collection_with(
             collection, [key, self._embedding_cache.key(query)]
@@ -131,7 +141,7 @@ class RetrievalService:
         result = self._cache.decode("query", cached, record.store_name, record.version)
         if result is not None:
             return [Hit(**h) for h in result]
-        hits = await self._search_uncached(record, query, vector, top_k, filters)
+        hits = await self._search_uncached(record, query, vector, top_k, filters, mode, by_document)
         in_background(
             self._cache.put(key, record.store_name, record.version, [h.as_dict() for h in hits])
         )
@@ -144,27 +154,77 @@ class RetrievalService:
         cached_vector: str | None,
         top_k: int,
         filters: dict[str, Any],
+        mode: Mode,
+        by_document: bool,
     ) -> list[Hit]:
-        limit = max(self._candidates, top_k)
-        vector = await self.embed_query(query, cached_vector)
-        vector_task = asyncio.create_task(
-            self._store.nearest_ids(record.store_name, vector, limit, filters)
-        )
+        # Grouping by document keeps one chunk per document: look deeper to fill top_k.
+        depth = max(self._fusion.candidates, top_k * (3 if by_document else 1))
+        dense_task: asyncio.Task[list[Candidate]] | None = None
+        if mode != Mode.lexical:
+            vector = await self.embed_query(query, cached_vector)
+            dense_task = asyncio.create_task(self._dense(record, vector, depth, filters))
         try:
-            index = await self._index(record)
+            lexical = []
+            if mode != Mode.dense:
+                lexical = await self._lexical_candidates(record, query, depth, filters)
+            dense = await dense_task if dense_task is not None else []
         except BaseException:
-            vector_task.cancel()
+            if dense_task is not None:
+                dense_task.cancel()
             raise
-        prefixed = {f"{USER_META_PREFIX}{k}": v for k, v in filters.items()}
-        lexical = [chunk.chunk_id for chunk, _ in index.bm25.search(query, limit, prefixed)]
-        # Chunks missing from the index belong to documents that are not live in this version.
-        semantic = [i for i, _ in await vector_task if i in index.bm25.by_id]
-        fused = reciprocal_rank_fusion([semantic, lexical], k=self._rrf_k)
-        hits = []
-        for chunk_id, score in fused[:top_k]:
-            chunk = index.bm25.by_id[chunk_id]
-            hits.append(_hit(chunk_id, chunk.text, chunk.metadata, score))
+        live = await self._catalog.live_among(
+            record.name, {str(c.metadata.get("document_id", "")) for c in [*dense, *lexical]}
+        )
+        dense = [c for c in dense if c.metadata.get("document_id") in live]
+        lexical = [c for c in lexical if c.metadata.get("document_id") in live]
+        fused = fuse(
+            dense,
+            lexical,
+            self._fusion.method,
+            self._fusion.dense_weight,
+            self._fusion.rrf_k,
+        )
+        hits: list[Hit] = []
+        seen_documents: set[str] = set()
+        for candidate, score in fused:
+            document_id = str(candidate.metadata.get("document_id", ""))
+            if by_document:
+                if document_id in seen_documents:
+                    continue
+                seen_documents.add(document_id)
+            hits.append(_hit(candidate, score))
+            if len(hits) == top_k:
+                break
         return hits
+
+    async def _dense(
+        self, record: CollectionRecord, vector: list[float], depth: int, filters: dict[str, Any]
+    ) -> list[Candidate]:
+        found = await self._store.query(record.store_name, vector, depth, filters)
+        return [
+            Candidate(h.chunk.chunk_id, h.similarity, h.chunk.text, h.chunk.metadata) for h in found
+        ]
+
+    async def _lexical_candidates(
+        self, record: CollectionRecord, query: str, depth: int, filters: dict[str, Any]
+    ) -> list[Candidate]:
+        await self._wait_for_index(record)
+        prefixed = {f"{USER_META_PREFIX}{k}": v for k, v in filters.items()}
+        found = await anyio.to_thread.run_sync(
+            self._lexical.search, record.name, query, depth, prefixed
+        )
+        return [Candidate(h.chunk_id, h.score, h.text, h.metadata) for h in found]
+
+    async def _wait_for_index(self, record: CollectionRecord) -> None:
+        if self._lexical.version(record.name) >= record.version:
+            return
+        deadline = time.monotonic() + self._lexical_wait
+        while time.monotonic() < deadline:
+            await asyncio.sleep(LEXICAL_POLL_SECONDS)
+            if self._lexical.version(record.name) >= record.version:
+                LEXICAL_WAIT.labels("caught_up").inc()
+                return
+        LEXICAL_WAIT.labels("timed_out").inc()
 
 
 def elapsed_ms(started: float) -> float:

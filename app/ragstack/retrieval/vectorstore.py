@@ -98,7 +98,7 @@ class VectorStore:
             self._collections[store_name] = collection
         return collection
 
-    async def add(
+    async def upsert(
         self,
         store_name: str,
         ids: Sequence[str],
@@ -109,7 +109,7 @@ class VectorStore:
         collection = await self._collection(store_name)
         for start in range(0, len(ids), PAGE_SIZE):
             end = start + PAGE_SIZE
-            await collection.add(
+            await collection.upsert(
                 ids=list(ids[start:end]),
                 embeddings=[list(e) for e in embeddings[start:end]],
                 documents=list(texts[start:end]),
@@ -145,24 +145,43 @@ class VectorStore:
             hits.append(VectorHit(StoredChunk(chunk_id, text or "", metadata or {}), 1 - distance))
         return hits
 
-    async def nearest_ids(
-        self,
-        store_name: str,
-        embedding: Sequence[float],
-        limit: int,
-        filters: Mapping[str, Any] | None = None,
-    ) -> list[tuple[str, float]]:
-        """Ids and cosine similarities only: texts come from the worker's index, which saves
-        ChromaDB reading and sending them."""
+    async def document_chunks(self, store_name: str, document_id: str) -> list[StoredChunk]:
         collection = await self._collection(store_name)
-        result = await collection.query(
-            query_embeddings=[list(embedding)],
-            n_results=limit,
-            where=user_filter(filters or {}),
-            include=["distances"],
+        page = await collection.get(
+            where={"document_id": document_id}, include=["documents", "metadatas"]
         )
-        distances = (result["distances"] or [[]])[0]
-        return [(i, 1 - d) for i, d in zip(result["ids"][0], distances, strict=True)]
+        return [
+            StoredChunk(i, t or "", m or {})
+            for i, t, m in zip(
+                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+            )
+        ]
+
+    async def chunks(self, store_name: str, chunk_ids: Sequence[str]) -> list[StoredChunk]:
+        if not chunk_ids:
+            return []
+        collection = await self._collection(store_name)
+        page = await collection.get(ids=list(chunk_ids), include=["documents", "metadatas"])
+        return [
+            StoredChunk(i, t or "", m or {})
+            for i, t, m in zip(
+                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+            )
+        ]
+
+    async def chunks_per_document(self, store_name: str) -> dict[str, int]:
+        """How many chunks each document id has in the store (the reconciler's view)."""
+        collection = await self._collection(store_name)
+        counts: dict[str, int] = {}
+        offset = 0
+        while True:
+            page = await collection.get(include=["metadatas"], limit=PAGE_SIZE, offset=offset)
+            for metadata in page["metadatas"] or []:
+                document_id = str((metadata or {}).get("document_id", ""))
+                counts[document_id] = counts.get(document_id, 0) + 1
+            if len(page["ids"]) < PAGE_SIZE:
+                return counts
+            offset += PAGE_SIZE
 
     async def all_chunks(self, store_name: str) -> list[StoredChunk]:
         collection = await self._collection(store_name)

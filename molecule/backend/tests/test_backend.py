@@ -124,8 +124,9 @@ def test_upload_query_and_cited_answer(host):
     uploaded = request(
         host,
         "POST",
-        f"{API}/v1/collections/molecule/documents",
+        f"{API}/v1/collections/molecule/documents?wait=50",
         headers=ADMIN,
+        timeout=60,
         file=("runbook.md", text),
         metadata={"team": "ops"},
     )

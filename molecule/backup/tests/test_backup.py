@@ -202,7 +202,7 @@ def drill():
         assert status in (201, 409), body
         for filename, text in files.items():
             DATA.check_output(f"printf %s {shlex.quote(text)} > /tmp/{filename}")
-            path = f"/v1/collections/{collection}/documents"
+            path = f"/v1/collections/{collection}/documents?wait=50"
             status, body = api("POST", path, form={"file": f"@/tmp/{filename}"})
             assert status in (200, 201), body
     before = state()

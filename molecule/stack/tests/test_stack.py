@@ -21,7 +21,7 @@ UI = "http://127.0.0.1:3000"
 ENTRY = "https://127.0.0.1"
 PROMETHEUS = "http://127.0.0.1:9090"
 # Our own units (<= 2.0) and the distribution's (<= 5.0, sandboxed by drop-ins).
-OWN_UNITS = ["ragstack-backend", "ragstack-ui", "chromadb"]
+OWN_UNITS = ["ragstack-backend", "ragstack-worker", "ragstack-ui", "chromadb"]
 DISTRO_UNITS = ["redis-server", "nginx", "prometheus", "prometheus-alertmanager"]
 
 
@@ -72,8 +72,9 @@ def test_upload_query_and_cited_answer_through_nginx(host):
     uploaded = request(
         host,
         "POST",
-        f"{ENTRY}/v1/collections/stack/documents",
+        f"{ENTRY}/v1/collections/stack/documents?wait=50",
         headers=ADMIN,
+        timeout=60,
         file=("restore.md", text),
     )
     assert uploaded.status == 201, uploaded
@@ -97,6 +98,33 @@ def test_upload_query_and_cited_answer_through_nginx(host):
     body = answer.json()
     assert body["mode"] == "extractive" and "[1]" in body["answer"], body
     assert body["citations"][0]["filename"] == "restore.md"
+
+
+def test_an_upload_through_nginx_is_queued_then_made_ready_by_the_worker_unit(host):
+    uploaded = request(
+        host,
+        "POST",
+        f"{ENTRY}/v1/collections/stack/documents",
+        headers=ADMIN,
+        file=("queued.md", "# Queued upload\n\nThe worker unit ingests what the API queues.\n"),
+    )
+    assert uploaded.status == 202, uploaded
+    job_id = uploaded.json()["job_id"]
+    deadline = time.monotonic() + 120
+    while (job := request(host, "GET", f"{ENTRY}/v1/jobs/{job_id}", headers=ADMIN).json())[
+        "status"
+    ] not in ("succeeded", "failed") and time.monotonic() < deadline:
+        time.sleep(1)
+    assert job["status"] == "succeeded", job
+    # The worker unit did it (not the API process): its journal names the document.
+    journal = host.check_output("journalctl -u ragstack-worker --no-pager -o cat")
+    assert f"document {job_id}: ready" in journal
+    metrics = request(host, "GET", f"{BACKEND}/metrics").text
+    assert "ragstack_ingest_queue_depth{" in metrics, metrics[-2000:]
+    deleted = request(
+        host, "DELETE", f"{ENTRY}/v1/collections/stack/documents/{job_id}", headers=ADMIN
+    )
+    assert deleted.status == 204, deleted
 
 
 def test_backups_are_scheduled_not_taken(host):
@@ -248,8 +276,9 @@ def test_every_service_comes_back_after_a_restart_with_its_data(host):
     uploaded = request(
         host,
         "POST",
-        f"{ENTRY}/v1/collections/stack/documents",
+        f"{ENTRY}/v1/collections/stack/documents?wait=50",
         headers=ADMIN,
+        timeout=60,
         file=("after-restarts.md", "# After restarts\n\nEvery service was restarted once.\n"),
     )
     assert uploaded.status == 201, uploaded
@@ -259,7 +288,14 @@ def test_every_service_comes_back_after_a_restart_with_its_data(host):
 
 @pytest.mark.parametrize(
     ("port", "what"),
-    [(6379, "redis"), (8002, "chromadb"), (8000, "backend"), (3000, "ui"), (9090, "prometheus")],
+    [
+        (6379, "redis"),
+        (8002, "chromadb"),
+        (8000, "backend"),
+        (9466, "worker metrics"),
+        (3000, "ui"),
+        (9090, "prometheus"),
+    ],
 )
 def test_inner_ports_are_closed_to_a_host_outside_the_groups(host, outsider, address, port, what):
     # Something listens there (so a refusal would be the firewall's doing, not an idle port).
