@@ -34,14 +34,7 @@ from loadgen import RateResult, document, fixed_rate, ingest, percentiles, queri
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from servers import (  # noqa: E402
-    api_key_entry,
-    backend_env,
-    start_backend,
-    start_chroma,
-    start_redis,
-    start_worker,
-)
+from servers import start_stack  # noqa: E402
 
 
 class RawHttpClient:
@@ -154,25 +147,10 @@ def show(title: str, result: dict) -> None:
 async def run(args: argparse.Namespace) -> None:
     rng = random.Random(20261125)
     docs = [document(rng, i) for i in range(args.docs)]
-    work = Path(tempfile.mkdtemp(prefix="ragstack-bench-"))
-    redis = start_redis(work / "redis")
-    chroma = start_chroma(work / "chroma")
-    key = "rsk_bench_" + os.urandom(8).hex()
-    env = {
-        "RAGSTACK_LLM_PROVIDER": "none",
-        "RAGSTACK_LOG_LEVEL": "WARNING",
-        "RAGSTACK_EMBEDDING_THREADS": str(args.threads),
-    }
-    env_vars = backend_env(
-        work / "backend",
-        redis,
-        chroma,
-        [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
-        env,
-    )
-    backend = start_backend(work / "backend", env_vars, workers=args.workers)
-    worker = start_worker(work / "backend", env_vars)
-    headers = {"X-API-Key": key}
+    env = {"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_EMBEDDING_THREADS": str(args.threads)}
+    stack = start_stack(Path(tempfile.mkdtemp(prefix="ragstack-bench-")), env, args.workers)
+    backend, chroma = stack.backend, stack.chroma
+    headers = {"X-API-Key": stack.key}
     try:
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
         print(f"backend: uvicorn --workers {args.workers}, embedding threads {args.threads}")
@@ -181,7 +159,7 @@ async def run(args: argparse.Namespace) -> None:
         ingested["chunks_per_s"] = ingested["chunks"] / ingested["seconds"]
         show("ingest", ingested)
         threads = args.bare_threads
-        # Warm-up: each worker builds its BM25 index; the models run their first batches.
+        # Warm-up: the models run their first batches.
         await load_ours(backend.url, headers, queries(random.Random(1), 40), 10)
         await load_bare(chroma.url, chroma.secret, queries(random.Random(1), 40), 10, threads)
         # Alternate short rounds so that both sides see the same background load.
@@ -203,8 +181,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"\nP95 ratio ours/bare: {ours['p95'] / bare['p95']:.2f}")
         print(f"load average after: {os.getloadavg()}")
     finally:
-        for server in (worker, backend, chroma, redis):
-            server.stop()
+        stack.stop()
 
 
 def main() -> None:

@@ -30,14 +30,7 @@ import httpx
 from loadgen import document
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import (
-    api_key_entry,
-    backend_env,
-    start_backend,
-    start_chroma,
-    start_redis,
-    start_worker,
-)
+from servers import start_stack
 
 
 def bare_chunks_per_second(texts: list[str], threads: int, batch: int) -> tuple[int, float]:
@@ -99,14 +92,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ragstack-bench-ingest-"))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()}")
     _, bare_before = bare_chunks_per_second([t for _, t in docs], args.threads, args.batch)
-    redis = start_redis(work / "redis")
-    chroma = start_chroma(work / "chroma")
-    key = "rsk_bench_" + os.urandom(8).hex()
-    env = backend_env(
-        work / "backend",
-        redis,
-        chroma,
-        [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
+    stack = start_stack(
+        work,
         {
             "RAGSTACK_LLM_PROVIDER": "none",
             "RAGSTACK_EMBEDDING_THREADS": str(args.threads),
@@ -114,15 +101,12 @@ def main() -> None:
             "RAGSTACK_WORKER_CONCURRENCY": str(args.concurrency),
         },
     )
-    backend = start_backend(work / "backend", env)
-    worker = start_worker(work / "backend", env)
     try:
         chunks, pipeline = asyncio.run(
-            pipeline_chunks_per_second(backend.url, {"X-API-Key": key}, docs)
+            pipeline_chunks_per_second(stack.backend.url, {"X-API-Key": stack.key}, docs)
         )
     finally:
-        for server in (worker, backend, chroma, redis):
-            server.stop()
+        stack.stop()
     bare_chunks, bare_after = bare_chunks_per_second([t for _, t in docs], args.threads, args.batch)
     assert bare_chunks == chunks, (bare_chunks, chunks)
     bare = (bare_before + bare_after) / 2

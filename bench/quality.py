@@ -32,6 +32,7 @@ from pathlib import Path
 
 import httpx
 from ranx import Qrels, Run, compare
+from ranx import evaluate as evaluate_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 METRICS = ["ndcg@10", "recall@50", "recall@100", "mrr@10"]
@@ -128,7 +129,7 @@ def sweep(qrels: Qrels, dense: dict, lexical: dict, reference: list[Run]) -> Non
             for h in hits[:depth]
         ]
 
-    runs = list(reference)
+    scored = []
     for depth in (30, 100):
         for method in FusionMethod:
             for weight in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
@@ -142,8 +143,15 @@ def sweep(qrels: Qrels, dense: dict, lexical: dict, reference: list[Run]) -> Non
                         60,
                     )
                     fused_results[qid] = [{"filename": c.metadata["filename"]} for c, _ in fused]
-                runs.append(as_run(fused_results, f"{method.value} w={weight} depth={depth}"))
-    print(compare(qrels, runs, ["ndcg@10", "recall@100"], max_p=0.05, stat_test="student"))
+                run = as_run(fused_results, f"{method.value} w={weight} depth={depth}")
+                metrics = evaluate_run(qrels, run, ["ndcg@10", "recall@100"])
+                scored.append((metrics["ndcg@10"], metrics["recall@100"], run))
+    scored.sort(key=lambda row: -row[0])
+    print("fusion settings by nDCG@10 (chunk candidates fused here, grouped by document):")
+    for ndcg, recall, run in scored:
+        print(f"  {run.name:28} nDCG@10 {ndcg:.3f}  recall@100 {recall:.3f}")
+    best = scored[0][2]
+    print(compare(qrels, [*reference, best], METRICS, max_p=0.05, stat_test="student"))
 
 
 async def evaluate(url: str, key: str, args: argparse.Namespace) -> None:
@@ -187,34 +195,18 @@ def main() -> None:
     if args.url:
         asyncio.run(evaluate(args.url, args.api_key, args))
         return
-    from servers import (
-        api_key_entry,
-        backend_env,
-        start_backend,
-        start_chroma,
-        start_redis,
-        start_worker,
-    )
+    from servers import start_stack
 
-    work = Path(tempfile.mkdtemp(prefix="ragstack-quality-"))
-    key = "rsk_quality_" + os.urandom(8).hex()
-    redis = start_redis(work / "redis")
-    chroma = start_chroma(work / "chroma")
     overrides = dict(item.split("=", 1) for item in args.env)
-    env = backend_env(
-        work / "backend",
-        redis,
-        chroma,
-        [api_key_entry("quality", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
+    stack = start_stack(
+        Path(tempfile.mkdtemp(prefix="ragstack-quality-")),
         {"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_CACHE_TTL_SECONDS": "0", **overrides},
+        workers=2,
     )
-    servers = [redis, chroma, start_backend(work / "backend", env, workers=2)]
-    servers.append(start_worker(work / "backend", env))
     try:
-        asyncio.run(evaluate(servers[2].url, key, args))
+        asyncio.run(evaluate(stack.backend.url, stack.key, args))
     finally:
-        for server in reversed(servers):
-            server.stop()
+        stack.stop()
 
 
 if __name__ == "__main__":

@@ -39,15 +39,7 @@ from loadgen import RateResult, document, percentiles, queries, summary
 from bench import load_bare, load_ours
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from servers import (
-    Server,
-    api_key_entry,
-    backend_env,
-    start_backend,
-    start_chroma,
-    start_redis,
-    start_worker,
-)
+from servers import Server, start_stack
 
 COLLECTION = "bench"
 
@@ -128,6 +120,20 @@ async def bulk_load(env: dict[str, str], target_chunks: int, first_number: int) 
     finally:
         await redis.aclose()
     return number
+
+
+def wait_indexed(env: dict[str, str]) -> float:
+    """Seconds until the host's lexical index has caught up with the collection's version."""
+    import redis
+    from ragstack.retrieval.lexical import LexicalIndex
+
+    started = time.perf_counter()
+    client = redis.Redis.from_url(env["RAGSTACK_REDIS_URL"], decode_responses=True)
+    key = f"{env['RAGSTACK_REDIS_PREFIX']}:coll:{COLLECTION}"
+    index = LexicalIndex(Path(env["RAGSTACK_DATA_DIR"]) / "lexical")
+    while index.version(COLLECTION) < int(client.hget(key, "version") or 0):
+        time.sleep(0.2)
+    return time.perf_counter() - started
 
 
 def backend_rss_mb(backend: Server) -> list[float]:
@@ -228,18 +234,10 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="ragstack-scale-"))
-    key = "rsk_scale_" + os.urandom(8).hex()
-    redis = start_redis(work / "redis")
-    chroma = start_chroma(work / "chroma")
-    env = backend_env(
-        work / "backend",
-        redis,
-        chroma,
-        [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)],
-        {"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_CACHE_TTL_SECONDS": "0"},
+    stack = start_stack(
+        work, {"RAGSTACK_LLM_PROVIDER": "none", "RAGSTACK_CACHE_TTL_SECONDS": "0"}, args.workers
     )
-    backend = start_backend(work / "backend", env, workers=args.workers)
-    worker = start_worker(work / "backend", env)
+    backend, chroma, key, env = stack.backend, stack.chroma, stack.key, stack.env
     try:
         httpx.post(
             f"{backend.url}/v1/collections",
@@ -251,20 +249,21 @@ def main() -> None:
         for size in (args.checkpoint, args.chunks):
             started = time.perf_counter()
             number = asyncio.run(bulk_load(env, size, number))
+            loaded = time.perf_counter() - started
+            caught_up = wait_indexed(env)
             info = httpx.get(
                 f"{backend.url}/v1/collections/{COLLECTION}", headers={"X-API-Key": key}
             ).json()
             print(
                 f"\n{info['chunk_count']} chunks ({info['document_count']} documents), "
-                f"bulk load {time.perf_counter() - started:.0f} s, "
+                f"bulk load {loaded:.0f} s, lexical index caught up {caught_up:.0f} s later, "
                 f"load average {os.getloadavg()}"
             )
             asyncio.run(measure(args, backend, chroma, key))
-        worker.stop()
+        stack.worker.stop()
         shutil.rmtree(work / "backend" / "data" / "lexical")
         started = time.perf_counter()
-        worker = start_worker(work / "backend", env)
-        log = worker.log_path
+        log = stack.restart_worker().log_path
         while "lexical index rebuilt" not in log.read_text():
             time.sleep(0.5)
         rebuilt = [line for line in log.read_text().splitlines() if "rebuilt" in line][-1]
@@ -272,8 +271,7 @@ def main() -> None:
               f"{time.perf_counter() - started:.0f} s)")  # fmt: skip
         print(f"load average after: {os.getloadavg()}")
     finally:
-        for server in (worker, backend, chroma, redis):
-            server.stop()
+        stack.stop()
 
 
 if __name__ == "__main__":

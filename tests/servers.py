@@ -217,3 +217,56 @@ def start_worker(workdir: Path, env: dict[str, str]) -> Server:
         return "worker starting" in log_path.read_text(errors="replace")
 
     return wait_until_healthy(server, started, timeout=90)
+
+
+@dataclass
+class Stack:
+    """Redis, ChromaDB, a backend and its worker, with an admin key: what the benchmarks run."""
+
+    work: Path
+    key: str
+    env: dict[str, str]
+    servers: list[Server]
+
+    @property
+    def redis(self) -> Server:
+        return self.servers[0]
+
+    @property
+    def chroma(self) -> Server:
+        return self.servers[1]
+
+    @property
+    def backend(self) -> Server:
+        return self.servers[2]
+
+    @property
+    def worker(self) -> Server:
+        return self.servers[3]
+
+    def restart_worker(self) -> Server:
+        self.worker.stop()
+        self.servers[3] = start_worker(self.work / "backend", self.env)
+        return self.servers[3]
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+def start_stack(work: Path, env: dict[str, str] | None = None, workers: int = 1) -> Stack:
+    """Start the four servers under ``work``; all are stopped again if one fails to start."""
+    key = f"rsk_bench_{secrets.token_hex(8)}"
+    servers: list[Server] = []
+    try:
+        servers.append(start_redis(work / "redis"))
+        servers.append(start_chroma(work / "chroma"))
+        entries = [api_key_entry("bench", key, ["admin"], rate_per_minute=10**7, burst=10**6)]
+        variables = backend_env(work / "backend", servers[0], servers[1], entries, env)
+        servers.append(start_backend(work / "backend", variables, workers))
+        servers.append(start_worker(work / "backend", variables))
+    except BaseException:
+        for server in reversed(servers):
+            server.stop()
+        raise
+    return Stack(work, key, variables, servers)

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     fusion_dense_weight: float = Field(default=0.5, ge=0, le=1)
     rrf_k: int = Field(default=60, ge=1)
     candidates_per_retriever: int = Field(default=30, ge=1, le=500)
-    lexical_wait_seconds: float = Field(default=2.0, ge=0, le=60)
+    lexical_wait_seconds: float = Field(default=0.5, ge=0, le=60)
 
     # Caches and conversations
     cache_ttl_seconds: int = Field(default=3600, ge=0)

@@ -117,7 +117,5 @@ class Originals:
         if not self.incoming.is_dir():
             return []
         return [
-            p
-            for p in self.incoming.iterdir()
-            if p.suffix == ".part" and p.stat().st_mtime < cutoff
+            p for p in self.incoming.iterdir() if p.suffix == ".part" and p.stat().st_mtime < cutoff
         ]

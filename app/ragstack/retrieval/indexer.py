@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 from redis.asyncio import Redis
@@ -107,15 +108,42 @@ class Indexer:
             return 0
         started = time.perf_counter()
         versions = dict(self._state.versions)
+        chunks = await self._chunks_of_ready_documents([change for _id, change in entries])
         for entry_id, change in entries:
-            await self._apply(change, versions)
+            await self._apply(change, versions, chunks)
             LEXICAL_CHANGES.labels(change.get("op", "?")).inc()
             self._state = IndexState(entry_id, versions)
         await anyio.to_thread.run_sync(self._index.commit, self._state)
         LEXICAL_APPLY_SECONDS.observe(time.perf_counter() - started)
         return len(entries)
 
-    async def _apply(self, change: dict[str, str], versions: dict[str, int]) -> None:
+    async def _chunks_of_ready_documents(
+        self, changes: list[dict[str, str]]
+    ) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
+        """The chunks of every document these changes make ready, read from ChromaDB with one
+        request per collection (and page of documents), by document id."""
+        wanted: dict[str, list[str]] = {}
+        for change in changes:
+            if change.get("op") == "ready":
+                wanted.setdefault(change["coll"], []).append(change["doc"])
+        by_document: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+        for collection, document_ids in wanted.items():
+            try:
+                record = await self._catalog.get_collection(collection)
+            except NotFoundError:
+                continue  # dropped since: its own entry follows
+            for chunk in await self._store.document_chunks(record.store_name, document_ids):
+                document_id = str(chunk.metadata.get("document_id", ""))
+                row = (chunk.chunk_id, chunk.text, dict(chunk.metadata))
+                by_document.setdefault(document_id, []).append(row)
+        return by_document
+
+    async def _apply(
+        self,
+        change: dict[str, str],
+        versions: dict[str, int],
+        chunks: dict[str, list[tuple[str, str, dict[str, Any]]]],
+    ) -> None:
         collection, document_id, op = change["coll"], change["doc"], change["op"]
         run: Callable[..., Awaitable[object]] = anyio.to_thread.run_sync
         if op == "dropped":
@@ -129,13 +157,7 @@ class Indexer:
             await run(self._index.delete_document, change["retired"])
         await run(self._index.delete_document, document_id)
         if op == "ready":
-            try:
-                record = await self._catalog.get_collection(collection)
-            except NotFoundError:
-                return  # dropped since: its own entry follows
-            stored = await self._store.document_chunks(record.store_name, document_id)
-            rows = [(c.chunk_id, c.text, c.metadata) for c in stored]
-            await run(self._index.add, collection, rows)
+            await run(self._index.add, collection, chunks.get(document_id, []))
         versions[collection] = max(versions.get(collection, 0), int(change.get("version", 0)))
 
 

@@ -145,29 +145,24 @@ class VectorStore:
             hits.append(VectorHit(StoredChunk(chunk_id, text or "", metadata or {}), 1 - distance))
         return hits
 
-    async def document_chunks(self, store_name: str, document_id: str) -> list[StoredChunk]:
+    async def document_chunks(
+        self, store_name: str, document_ids: Sequence[str]
+    ) -> list[StoredChunk]:
+        """Every chunk of these documents (one request per page of documents)."""
         collection = await self._collection(store_name)
-        page = await collection.get(
-            where={"document_id": document_id}, include=["documents", "metadatas"]
-        )
-        return [
-            StoredChunk(i, t or "", m or {})
-            for i, t, m in zip(
-                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+        found: list[StoredChunk] = []
+        for start in range(0, len(document_ids), 100):
+            page = await collection.get(
+                where={"document_id": {"$in": list(document_ids[start : start + 100])}},
+                include=["documents", "metadatas"],
             )
-        ]
-
-    async def chunks(self, store_name: str, chunk_ids: Sequence[str]) -> list[StoredChunk]:
-        if not chunk_ids:
-            return []
-        collection = await self._collection(store_name)
-        page = await collection.get(ids=list(chunk_ids), include=["documents", "metadatas"])
-        return [
-            StoredChunk(i, t or "", m or {})
-            for i, t, m in zip(
-                page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
-            )
-        ]
+            found += [
+                StoredChunk(i, t or "", m or {})
+                for i, t, m in zip(
+                    page["ids"], page["documents"] or [], page["metadatas"] or [], strict=True
+                )
+            ]
+        return found
 
     async def chunks_per_document(self, store_name: str) -> dict[str, int]:
         """How many chunks each document id has in the store (the reconciler's view)."""
