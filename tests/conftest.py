@@ -6,8 +6,11 @@
         r = httpx.get(f"{backend_server.url}/v1/collections", headers=backend_server.headers())
 
 It yields a ``Backend`` with ``url`` (``http://127.0.0.1:PORT``), ``admin_key`` (an API key with
-the admin scope), ``keys`` (``{"read": ..., "write": ..., "admin": ..., "limited": ...}``; the
-``limited`` key has read scope and a rate limit of 3 requests burst, 6/min) and ``headers(key)``.
+the admin scope), ``keys`` (``{"read": ..., "write": ..., "admin": ..., "limited": ...,
+"scoped": ...}``; the ``limited`` key has read scope and a rate limit of 3 requests burst, 6/min;
+``scoped`` has write scope for the collections ``SCOPED_KEY_ONLY`` only) and ``headers(key)``.
+Users: the bootstrap admin ``admin`` (password ``servers.BOOTSTRAP_ADMIN_PASSWORD``) exists;
+``sign_in(user, password)`` returns an ``Authorization`` header for a session token.
 The backend answers chat through the fake Ollama (``fake_llm``), model ``fake-llm``; a
 ``ragstack-worker`` (``worker``) ingests its uploads.
 """
@@ -25,6 +28,8 @@ from pathlib import Path
 import httpx
 import pytest
 from servers import (
+    BOOTSTRAP_ADMIN_PASSWORD,
+    SCOPED_KEY_ONLY,
     Server,
     api_key_entry,
     backend_env,
@@ -52,12 +57,21 @@ class Backend:
     def client(self, key: str | None = None, timeout: float = 60.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers=self.headers(key), timeout=timeout)
 
+    def sign_in(self, user: str = "admin", password: str = BOOTSTRAP_ADMIN_PASSWORD) -> dict:
+        response = httpx.post(
+            f"{self.url}/v1/auth/sign-in", json={"username": user, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
 
 def make_keys() -> tuple[dict[str, str], list[dict]]:
     keys = {name: f"rsk_test_{name}_{secrets.token_hex(8)}" for name in ("read", "write", "admin")}
     keys["limited"] = f"rsk_test_limited_{secrets.token_hex(8)}"
+    keys["scoped"] = f"rsk_test_scoped_{secrets.token_hex(8)}"
     entries = [api_key_entry(name, keys[name], [name]) for name in ("read", "write", "admin")]
     entries.append(api_key_entry("limited", keys["limited"], ["read"], rate_per_minute=6, burst=3))
+    entries.append(api_key_entry("scoped", keys["scoped"], ["write"], collections=SCOPED_KEY_ONLY))
     return keys, entries
 
 

@@ -200,7 +200,12 @@ def start_real_llm(workdir: Path, model: str = "smollm2", threads: int = 2) -> S
     return wait_until_healthy(server, http_ok(f"{server.url}/v1/models"), timeout=120)
 
 
-def api_key_entry(name: str, key: str, scopes: list[str], **limits: float) -> dict:
+BOOTSTRAP_ADMIN_PASSWORD = "admin-password-for-tests"
+# The ``scoped`` test key (write scope) may use these collections only.
+SCOPED_KEY_ONLY = ["scoped-key-a", "scoped-key-b"]
+
+
+def api_key_entry(name: str, key: str, scopes: list[str], **limits: float | list[str]) -> dict:
     from ragstack.auth import hash_key
 
     return {"name": name, "sha256": hash_key(key), "scopes": scopes, **limits}
@@ -221,6 +226,12 @@ def backend_env(
         "RAGSTACK_API_KEYS": json.dumps(api_keys),
         "RAGSTACK_RATE_LIMIT_PER_MINUTE": "100000",
         "RAGSTACK_RATE_LIMIT_BURST": "10000",
+        # Sign-in: a bootstrap admin; argon2 sized for tests (production: 64 MiB, 3 passes).
+        "RAGSTACK_AUTH_SECRET": secrets.token_hex(32),
+        "RAGSTACK_BOOTSTRAP_ADMIN": "admin",
+        "RAGSTACK_BOOTSTRAP_ADMIN_PASSWORD": BOOTSTRAP_ADMIN_PASSWORD,
+        "RAGSTACK_PASSWORD_HASH_MEMORY_KIB": "8192",
+        "RAGSTACK_PASSWORD_HASH_TIME_COST": "1",
         "RAGSTACK_LOG_LEVEL": "INFO",
         "RAGSTACK_WORKER_METRICS_PORT": "0",
         "HF_HUB_OFFLINE": "1",
@@ -236,6 +247,7 @@ def start_backend(workdir: Path, env: dict[str, str], workers: int = 1) -> Serve
     process, log_path = _spawn(f"backend-{port}", argv, workdir, env)
     server = Server("backend", process, port, log_path, url=f"http://127.0.0.1:{port}")
     server.extra["prefix"] = env["RAGSTACK_REDIS_PREFIX"]
+    server.extra["auth_secret"] = env["RAGSTACK_AUTH_SECRET"]
     server.extra["env"] = env
     return wait_until_healthy(server, http_ok(f"{server.url}/health"), timeout=90)
 

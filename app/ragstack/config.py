@@ -30,6 +30,8 @@ class ApiKeySpec(BaseModel):
     scopes: list[Scope] = Field(min_length=1)
     rate_per_minute: float | None = Field(default=None, gt=0)
     burst: int | None = Field(default=None, ge=1)
+    # Only these collections (all when absent).
+    collections: list[Annotated[str, Field(pattern=r"^[a-z0-9_-]{3,63}$")]] | None = None
 
 
 class EmbeddingBackend(StrEnum):
@@ -61,6 +63,18 @@ class Settings(BaseSettings):
     rate_limit_per_minute: float = Field(default=600.0, gt=0)
     rate_limit_burst: int = Field(default=60, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Users and sign-in
+    auth_secret: SecretStr | None = None
+    token_ttl_seconds: int = Field(default=900, ge=30, le=86400)
+    session_max_seconds: int = Field(default=43200, ge=60)
+    signin_per_minute: float = Field(default=5.0, gt=0)
+    signin_burst: int = Field(default=10, ge=1)
+    password_min_length: int = Field(default=12, ge=8, le=128)
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    password_hash_memory_kib: int = Field(default=65536, ge=1024)
+    bootstrap_admin: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    bootstrap_admin_password: SecretStr | None = None
 
     # Ingestion
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
@@ -139,6 +153,13 @@ class Settings(BaseSettings):
     def _parse_api_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator("auth_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. openssl rand -hex 32)")
         return value
 
     @field_validator("cors_origins", mode="before")

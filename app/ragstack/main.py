@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
-from ragstack.api import chat, collections, documents, health, jobs, query
+from ragstack.accounts import AccountLimits, Accounts
+from ragstack.api import chat, collections, documents, health, jobs, query, sessions, users
 from ragstack.api.deps import Services
 from ragstack.api.errors import install_error_handlers
 from ragstack.api.limits import UploadSizeLimitMiddleware
@@ -36,6 +38,7 @@ from ragstack.retrieval.lexical import LexicalIndex
 from ragstack.retrieval.service import FusionSettings, RetrievalService
 from ragstack.retrieval.vectorstore import VectorStore
 from ragstack.stores import build_embedder, connect_redis, secret
+from ragstack.users import UserStore
 
 log = logging.getLogger(__name__)
 CHECK_TIMEOUT = 3.0
@@ -60,6 +63,38 @@ def build_llm(settings: Settings) -> ResilientLlm | None:
     breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_seconds)
     return ResilientLlm(
         client, settings.llm_max_retries, settings.llm_retry_backoff_seconds, breaker
+    )
+
+
+def build_authenticator(settings: Settings, redis: Redis) -> Authenticator:
+    return Authenticator(
+        settings.api_keys,
+        redis,
+        settings.redis_prefix,
+        settings.rate_limit_per_minute,
+        settings.rate_limit_burst,
+    )
+
+
+def build_accounts(settings: Settings, redis: Redis, auth: Authenticator) -> Accounts:
+    return Accounts(
+        UserStore(redis, settings.redis_prefix),
+        auth,
+        secret(settings.auth_secret),
+        PasswordHasher(
+            time_cost=settings.password_hash_time_cost,
+            memory_cost=settings.password_hash_memory_kib,
+            parallelism=1,
+        ),
+        AccountLimits(
+            token_ttl_seconds=settings.token_ttl_seconds,
+            session_max_seconds=settings.session_max_seconds,
+            signin_per_minute=settings.signin_per_minute,
+            signin_burst=settings.signin_burst,
+            password_min_length=settings.password_min_length,
+            rate_per_minute=settings.rate_limit_per_minute,
+            burst=settings.rate_limit_burst,
+        ),
     )
 
 
@@ -116,9 +151,8 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
         limiter,
         settings.conversation_max_turns,
     )
-    auth = Authenticator(
-        settings.api_keys, redis, prefix, settings.rate_limit_per_minute, settings.rate_limit_burst
-    )
+    auth = build_authenticator(settings, redis)
+    accounts = build_accounts(settings, redis, auth)
 
     async def check(coro: Any) -> tuple[bool, str]:
         try:
@@ -150,6 +184,7 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
         catalog=catalog,
         store=store,
         auth=auth,
+        accounts=accounts,
         ingest=ingest,
         queue=queue,
         retrieval=retrieval,
@@ -168,11 +203,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        bootstrap = None
+        if settings.bootstrap_admin and settings.bootstrap_admin_password:
+            bootstrap = asyncio.create_task(
+                services.accounts.ensure_admin_when_reachable(
+                    settings.bootstrap_admin, settings.bootstrap_admin_password.get_secret_value()
+                )
+            )
         log.info(
             "ragstack starting",
             extra={"chroma": settings.chroma_url, "llm": settings.llm_provider.value},
         )
         yield
+        if bootstrap is not None:
+            bootstrap.cancel()
         if llm is not None:
             await llm.client.aclose()
         await redis.aclose()
@@ -187,6 +231,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = services
     for router in (
         health.router,
+        sessions.router,
+        users.router,
         collections.router,
         documents.router,
         jobs.router,
@@ -200,7 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["Retry-After", "X-Request-ID"],
         )

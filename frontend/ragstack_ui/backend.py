@@ -1,8 +1,8 @@
 """The ragstack backend as the UI sees it: an async client for its public HTTP API.
 
 Nothing here imports Reflex, so the request, error and stream logic is testable on its own.
-The API key stays in this process (the Reflex backend); it is never put into a state var,
-which would send it to the browser.
+The UI holds no key of its own: each client acts with one signed-in user's session token, which
+stays in this process (the Reflex backend) and is never put into a state var.
 """
 
 from __future__ import annotations
@@ -21,22 +21,23 @@ DEFAULT_BACKEND_URL = "http://127.0.0.1:8000"
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the backend is and how to authenticate; read from the environment."""
+    """Where the backend is and how the UI's session cookie is sent; read from the environment."""
 
     backend_url: str = DEFAULT_BACKEND_URL
-    api_key: str = ""
     timeout_s: float = 30.0
     # An answer can take minutes on a small CPU model; only the gap between tokens is bounded.
     stream_read_timeout_s: float = 120.0
+    # Secure cookies travel over HTTPS only; off for plain-HTTP development on localhost.
+    cookie_secure: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         return cls(
             backend_url=env.get("RAGSTACK_UI_BACKEND_URL", DEFAULT_BACKEND_URL).rstrip("/"),
-            api_key=env.get("RAGSTACK_UI_API_KEY", ""),
             timeout_s=float(env.get("RAGSTACK_UI_TIMEOUT_S", "30")),
             stream_read_timeout_s=float(env.get("RAGSTACK_UI_STREAM_TIMEOUT_S", "120")),
+            cookie_secure=env.get("RAGSTACK_UI_COOKIE_SECURE", "true").lower() != "false",
         )
 
 
@@ -101,12 +102,9 @@ def describe_error(status: int, detail: str, retry_after: int | None = None) -> 
     if status == 411:
         return "The upload was refused because its size was not announced (411)."
     if status == 401:
-        return (
-            "The backend refused the UI's API key (401). "
-            "An operator needs to check RAGSTACK_UI_API_KEY."
-        )
+        return f"Your session has ended: sign in again (401){reason}"
     if status == 403:
-        return f"The UI's API key is not allowed to do this (403){reason}"
+        return f"Your account is not allowed to do this (403){reason}"
     if status == 404:
         return f"Not found{reason}"
     if status == 409:
@@ -204,16 +202,20 @@ class BackendClient:
     """One method per backend endpoint the UI uses. Raises BackendError with words for people."""
 
     def __init__(
-        self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        token: str = "",
     ) -> None:
         self.settings = settings
         self._transport = transport
+        self._token = token
 
     def _client(self, read_timeout: float | None = None) -> httpx.AsyncClient:
         timeout = httpx.Timeout(
             self.settings.timeout_s, read=read_timeout or self.settings.timeout_s
         )
-        headers = {"X-API-Key": self.settings.api_key} if self.settings.api_key else {}
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         return httpx.AsyncClient(
             base_url=self.settings.backend_url,
             headers=headers,
@@ -258,6 +260,15 @@ class BackendClient:
         if isinstance(body, dict) and "status" in body:
             return body
         raise error_from_response(response)
+
+    async def sign_in(self, username: str, password: str) -> dict[str, Any]:
+        """{"access_token", "expires_in", "user": {"name", "role", ...}}; 401 for wrong ones."""
+        payload = {"username": username, "password": password}
+        return await self._request("POST", "/v1/auth/sign-in", json=payload)
+
+    async def refresh(self) -> dict[str, Any]:
+        """A fresh token for this client's (still valid) one; same shape as sign_in."""
+        return await self._request("POST", "/v1/auth/refresh")
 
     async def list_collections(self) -> list[dict[str, Any]]:
         return (await self._request("GET", "/v1/collections")).get("items", [])

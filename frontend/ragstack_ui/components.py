@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.constants import EventTriggers
 
 from .state import AppState
 
@@ -88,6 +89,43 @@ def collection_picker(width: str = "100%") -> rx.Component:
     )
 
 
+def native_form(*children: rx.Component, action: str) -> rx.Component:
+    """A form the browser posts itself (Reflex's forms only send their fields over the
+    websocket): the answer is a page that may set or clear the HttpOnly session cookie."""
+    form = rx.el.form(*children, action=action, method="post")
+    form.event_triggers.pop(EventTriggers.ON_SUBMIT, None)
+    return form
+
+
+def sign_out_form(compact: bool = False) -> rx.Component:
+    """A real form post: the cookie is HttpOnly, only the server can end the session."""
+    return native_form(
+        rx.button(
+            rx.icon("log-out", size=14),
+            rx.cond(compact, "", "Sign out"),
+            type="submit",
+            variant="ghost",
+            size="1",
+            color_scheme="gray",
+            aria_label="Sign out",
+            id="sign-out",
+        ),
+        action="/auth/sign-out",
+    )
+
+
+def user_line() -> rx.Component:
+    return rx.hstack(
+        rx.icon("circle-user", size=16, color=rx.color("gray", 10)),
+        rx.text(AppState.user_name, size="1", weight="medium", id="signed-in-user"),
+        rx.badge(AppState.user_role, size="1", variant="soft", color_scheme="gray"),
+        rx.spacer(),
+        sign_out_form(),
+        align="center",
+        width="100%",
+    )
+
+
 def sidebar(active: str) -> rx.Component:
     return rx.vstack(
         brand(),
@@ -105,6 +143,7 @@ def sidebar(active: str) -> rx.Component:
             padding_top="12px",
         ),
         rx.spacer(),
+        user_line(),
         rx.link(
             rx.hstack(
                 rx.box(
@@ -140,6 +179,7 @@ def topbar(active: str) -> rx.Component:
             brand(),
             rx.spacer(),
             rx.box(collection_picker(width="160px")),
+            sign_out_form(compact=True),
             align="center",
             width="100%",
         ),
@@ -176,7 +216,7 @@ def page_header(title: str, subtitle: rx.Component | str, *actions: rx.Component
 
 
 def error_callout(
-    message: rx.Var, icon: str = "triangle-alert", color: str = "red"
+    message: rx.Var, icon: str = "triangle-alert", color: str | rx.Var = "red"
 ) -> rx.Component:
     return rx.cond(
         message != "",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -357,3 +358,21 @@ def checks_from_ready(payload: dict[str, Any]) -> list[CheckRow]:
             CheckRow(name=name, ok=bool(check.get("ok")), detail=str(check.get("detail") or ""))
         )
     return rows
+
+
+def sign_in_message(query: Mapping[str, str]) -> tuple[str, str]:
+    """The sign-in page's line (and its color) for the query the sign-in route sent back."""
+    error = query.get("error", "")
+    if error == "invalid":
+        return "Wrong user name or password.", "red"
+    if error == "limited":
+        wait = query.get("wait", "")
+        later = f"in {wait} s" if wait.isdigit() else "later"
+        return f"Too many failed attempts for this user: try again {later}.", "red"
+    if error == "missing":
+        return "Enter your user name and password.", "red"
+    if error == "unavailable":
+        return "Signing in is not possible right now: the backend is unavailable.", "red"
+    if query.get("signed_out"):
+        return "You are signed out.", "green"
+    return "", "gray"

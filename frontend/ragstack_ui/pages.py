@@ -1,12 +1,20 @@
-"""The four pages: chat, documents, collections, status."""
+"""The pages: chat, documents, collections, status, and sign-in."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 from . import models
-from .components import error_callout, layout, page_header
-from .state import UPLOAD_ID, AppState, ChatState, CollectionsState, DocumentsState, StatusState
+from .components import error_callout, layout, native_form, page_header
+from .state import (
+    UPLOAD_ID,
+    AppState,
+    ChatState,
+    CollectionsState,
+    DocumentsState,
+    SignInState,
+    StatusState,
+)
 
 # --- chat --------------------------------------------------------------------------------------
 
@@ -61,7 +69,9 @@ def assistant_message(msg: rx.Var[models.ChatMessage]) -> rx.Component:
             rx.cond(
                 msg.content != "",
                 rx.box(
-                    rx.markdown(msg.markdown, component_map={"a": answer_link}),
+                    # Markdown only: raw HTML in an answer (which may quote uploaded text
+                    # verbatim) is shown as text, never parsed into elements.
+                    rx.markdown(msg.markdown, component_map={"a": answer_link}, use_raw=False),
                     class_name=rx.cond(msg.status == "streaming", "answer streaming", "answer"),
                     width="100%",
                 ),
@@ -334,6 +344,8 @@ def upload_card() -> rx.Component:
                 rx.button(
                     rx.icon("upload", size=16),
                     "Upload",
+                    # The files are taken when clicked; the choice is cleared here, in the page:
+                    # cleared from the server it would be a script to eval, which the CSP refuses.
                     on_click=[
                         DocumentsState.start_upload,
                         DocumentsState.handle_upload(
@@ -342,6 +354,7 @@ def upload_card() -> rx.Component:
                                 on_upload_progress=DocumentsState.on_upload_progress,
                             )
                         ),
+                        rx.clear_selected_files(UPLOAD_ID),
                     ],
                     loading=DocumentsState.uploading,
                     disabled=rx.selected_files(UPLOAD_ID).length() == 0,
@@ -597,6 +610,7 @@ def collections_page() -> rx.Component:
                         color_scheme="gray",
                     ),
                     error_callout(CollectionsState.form_error),
+                    error_callout(CollectionsState.created_notice, icon="check", color="green"),
                     width="100%",
                     spacing="2",
                 ),
@@ -682,4 +696,51 @@ def status_page() -> rx.Component:
             gap="12px",
             width="100%",
         ),
+    )
+
+
+# --- sign-in -----------------------------------------------------------------------------------
+
+
+def sign_in_field(label: str, name: str, **props: object) -> tuple[rx.Component, rx.Component]:
+    """A labelled field the browser posts as `name` (and may fill from its password manager)."""
+    props.setdefault("auto_complete", name)
+    return (
+        rx.el.label(label, html_for=name, font_size="14px"),
+        rx.input(name=name, id=name, required=True, width="100%", **props),
+    )
+
+
+def sign_in_page() -> rx.Component:
+    """A plain HTML form posted to /auth/sign-in: the answer sets the HttpOnly session cookie."""
+    return rx.center(
+        rx.card(
+            native_form(
+                rx.vstack(
+                    rx.hstack(
+                        rx.icon("layers", size=22, color=rx.color("accent", 9)),
+                        rx.heading("Sign in to ragstack", size="5", as_="h1"),
+                        align="center",
+                        spacing="2",
+                    ),
+                    error_callout(SignInState.message, icon="info", color=SignInState.tone),
+                    *sign_in_field("User name", "username", max_length=64, auto_focus=True),
+                    *sign_in_field(
+                        "Password",
+                        "password",
+                        type="password",
+                        auto_complete="current-password",
+                        max_length=1024,
+                    ),
+                    rx.button("Sign in", type="submit", width="100%", margin_top="8px"),
+                    spacing="2",
+                    width="100%",
+                ),
+                action="/auth/sign-in",
+            ),
+            width="min(92vw, 380px)",
+            padding="24px",
+        ),
+        min_height="100dvh",
+        background=rx.color("gray", 2),
     )

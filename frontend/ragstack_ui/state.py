@@ -1,7 +1,8 @@
 """Reflex states: they hold what the pages show and call the backend from the server side.
 
-Every transition is delegated to `models`; the API key lives only in `backend.Settings`,
-read from the environment of the Reflex backend process.
+Every transition is delegated to `models`. Each call to the backend acts as the browser's
+signed-in user: the session cookie (sent with the websocket's handshake, never readable by the
+page's scripts) names a session of `sessions.SESSIONS`, which holds the user's token.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import reflex as rx
 
 from . import models
 from .backend import BackendClient, BackendError, Settings
+from .sessions import SESSIONS
 
 UPLOAD_ID = "documents-upload"
 DOCUMENTS_PAGE_SIZE = 20
@@ -26,18 +28,47 @@ JOB_POLL_LIMIT_S = 15 * 60
 STREAM_FLUSH_S = 0.05
 
 
-def backend() -> BackendClient:
-    return BackendClient(Settings.from_env())
+SIGN_IN_ROUTE = "/sign-in"
+
+
+async def backend_for(cookie_header: str) -> BackendClient:
+    """A client acting as the cookie's signed-in user; sessions.NotSignedIn without one."""
+    return await SESSIONS.client_for(cookie_header, Settings.from_env())
 
 
 class AppState(rx.State):
-    """The chosen collection (kept in the browser) and the list to choose from."""
+    """The signed-in user, the chosen collection (kept in the browser) and the list to choose
+    from."""
+
+    user_name: str = ""
+    user_role: str = ""
 
     collection: str = rx.LocalStorage("", name="ragstack_collection", sync=True)
     collections: list[models.CollectionRow] = []
     collections_error: str = ""
     # ok | unreachable | error (answered, but refused or failed) | unknown (not asked yet)
     backend_status: str = "unknown"
+
+    async def _backend(self) -> BackendClient:
+        return await backend_for(self.router.headers.cookie)
+
+    @rx.event
+    async def require_session(self) -> Any:
+        """First on_load of every page but sign-in: no session, no page. Another user signed
+        in on this tab: nothing of the previous one's stays on screen."""
+        session = SESSIONS.get(self.router.headers.cookie)
+        if session is None:
+            return rx.redirect(SIGN_IN_ROUTE, replace=True)
+        if session.user != self.user_name:
+            for sub in (ChatState, DocumentsState, CollectionsState, StatusState):
+                (await self.get_state(sub)).reset()
+            self.reset()
+            self.user_name, self.user_role = session.user, session.role
+        return None
+
+    @rx.var
+    def can_write(self) -> bool:
+        return self.user_role in ("writer", "admin")
 
     @rx.var
     def backend_label(self) -> str:
@@ -54,7 +85,7 @@ class AppState(rx.State):
     @rx.event
     async def load_collections(self) -> None:
         try:
-            items = await backend().list_collections()
+            items = await (await self._backend()).list_collections()
         except BackendError as exc:
             self.collections_error = exc.message
             self.backend_status = "unreachable" if exc.status is None else "error"
@@ -114,7 +145,7 @@ class ChatState(AppState):
         if not conversation_id or self.busy or self.history_loaded_for == conversation_id:
             return
         try:
-            payload = await backend().get_conversation(conversation_id)
+            payload = await (await self._backend()).get_conversation(conversation_id)
         except BackendError as exc:
             if exc.status == 404:
                 # Expired or forgotten by the backend: start afresh rather than show an error.
@@ -161,11 +192,13 @@ class ChatState(AppState):
             question_msg = models.ChatMessage(id=models.new_id(), role="user", content=question)
             self.messages = [*self.messages, question_msg, answer]
             collection, conversation_id = self.collection, self.conversation_id
+            cookie = self.router.headers.cookie
 
         last_push = 0.0
         new_conversation_id: str | None = None
         try:
-            stream = backend().chat_stream(collection, question, conversation_id or None)
+            client = await backend_for(cookie)
+            stream = client.chat_stream(collection, question, conversation_id or None)
             async for event in stream:
                 answer, event_conversation = models.apply_stream_event(answer, event)
                 new_conversation_id = event_conversation or new_conversation_id
@@ -239,7 +272,7 @@ class DocumentsState(AppState):
             return None
         self.loading = True
         try:
-            page = await backend().list_documents(
+            page = await (await self._backend()).list_documents(
                 self.collection, limit=DOCUMENTS_PAGE_SIZE, offset=self.offset
             )
         except BackendError as exc:
@@ -294,7 +327,7 @@ class DocumentsState(AppState):
             name = file.name or "file"
             try:
                 content = await file.read()
-                result = await backend().upload_document(
+                result = await (await self._backend()).upload_document(
                     collection, name, content, file.content_type
                 )
                 row = models.upload_row_from_result(name, result)
@@ -303,7 +336,6 @@ class DocumentsState(AppState):
             self.uploads[i] = row
             yield
         self.uploading = False
-        yield rx.clear_selected_files(UPLOAD_ID)
         await self.load_documents()
         if any(u.status in models.ACTIVE_STATUSES for u in self.uploads):
             yield DocumentsState.poll_ingestion
@@ -315,7 +347,7 @@ class DocumentsState(AppState):
             if self.polling:
                 return
             self.polling = True
-        client = backend()
+            cookie = self.router.headers.cookie
         deadline = time.monotonic() + JOB_POLL_LIMIT_S
         try:
             while time.monotonic() < deadline:
@@ -327,6 +359,7 @@ class DocumentsState(AppState):
                 if not active and not listed_active:
                     break
                 updated = []
+                client = await backend_for(cookie)
                 for row in rows:
                     if row.status in models.ACTIVE_STATUSES and row.job_id:
                         try:
@@ -360,7 +393,7 @@ class DocumentsState(AppState):
         if not self.delete_id:
             return
         try:
-            await backend().delete_document(self.collection, self.delete_id)
+            await (await self._backend()).delete_document(self.collection, self.delete_id)
             self.notice = f"Deleted {self.delete_name}."
         except BackendError as exc:
             self.notice = f"Could not delete {self.delete_name}. {exc.message}"
@@ -372,6 +405,7 @@ class CollectionsState(AppState):
     new_name: str = ""
     new_description: str = ""
     form_error: str = ""
+    created_notice: str = ""
     creating: bool = False
 
     @rx.event
@@ -384,14 +418,15 @@ class CollectionsState(AppState):
         self.new_description = value
 
     @rx.event
-    async def create(self) -> AsyncIterator[Any]:
+    async def create(self) -> None:
         name = self.new_name.strip()
+        self.created_notice = ""
         if problem := models.validate_collection_name(name):
             self.form_error = problem
             return
         self.creating = True
         try:
-            await backend().create_collection(name, self.new_description.strip())
+            await (await self._backend()).create_collection(name, self.new_description.strip())
         except BackendError as exc:
             self.form_error = exc.message
             return
@@ -400,7 +435,8 @@ class CollectionsState(AppState):
         self.new_name, self.new_description, self.form_error = "", "", ""
         await self.load_collections()
         await self.select_collection(name)
-        yield rx.toast.success(f"Collection {name} created and selected.")
+        # Said by the page itself: a toast sent from here would be a script to eval (CSP).
+        self.created_notice = f"Collection {name} created and selected."
 
 
 class StatusState(AppState):
@@ -422,7 +458,7 @@ class StatusState(AppState):
     async def check(self) -> None:
         self.checking = True
         try:
-            payload = await backend().ready()
+            payload = await (await self._backend()).ready()
         except BackendError as exc:
             self.overall, self.checks, self.status_error = "unreachable", [], exc.message
             self.backend_status = "unreachable" if exc.status is None else "error"
@@ -434,3 +470,17 @@ class StatusState(AppState):
         finally:
             self.checking = False
             self.checked_at = time.strftime("%H:%M:%S UTC", time.gmtime())
+
+
+class SignInState(rx.State):
+    """What the sign-in page says after a failed attempt (from its query string)."""
+
+    message: str = ""
+    tone: str = "red"
+
+    @rx.event
+    def load(self) -> Any:
+        if SESSIONS.get(self.router.headers.cookie) is not None:
+            return rx.redirect("/", replace=True)
+        self.message, self.tone = models.sign_in_message(self.router.url.query_parameters)
+        return None

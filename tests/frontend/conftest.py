@@ -16,11 +16,14 @@ import pytest
 from e2e import (
     CHROMIUM,
     CHROMIUM_FLAGS,
+    FAKE_PASSWORD,
+    FAKE_USER,
     OUTPUT,
     build_artifact,
     free_port,
     granian_cmd,
     install_artifact,
+    nginx_headers,
     running,
 )
 
@@ -66,7 +69,11 @@ def fake_backend(ui_install):
     with running(
         cmd,
         cwd=HERE,
-        env={"FAKE_BACKEND_API_KEY": api_key},
+        env={
+            "FAKE_BACKEND_API_KEY": api_key,
+            "FAKE_BACKEND_USER": FAKE_USER,
+            "FAKE_BACKEND_PASSWORD": FAKE_PASSWORD,
+        },
         health=url + "/health",
         log=OUTPUT / "fake-backend.log",
     ):
@@ -100,18 +107,17 @@ def pacing_proxy(ui_install):
 
 @pytest.fixture
 def start_ui(ui_install, tmp_path):
-    """Starts the installed UI against a backend: `start_ui(backend_url, api_key) -> base URL`."""
+    """Starts the installed UI against a backend: `start_ui(backend_url) -> base URL`."""
     python, app_dir = ui_install
     started = []
 
-    def start(backend_url: str, api_key: str) -> str:
+    def start(backend_url: str) -> str:
         port = free_port()
         context = running(
             [str(python), "-m", "ragstack_ui.serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=app_dir,
             env={
                 "RAGSTACK_UI_BACKEND_URL": backend_url,
-                "RAGSTACK_UI_API_KEY": api_key,
                 "RAGSTACK_UI_STATE_DIR": str(tmp_path / f"ui-state-{port}"),
                 "RAGSTACK_UI_ALLOWED_ORIGINS": f"http://127.0.0.1:{port}",
             },
@@ -139,14 +145,43 @@ def browser():
         browser.close()
 
 
+def add_nginx_headers(context) -> None:
+    """Every page arrives with nginx's headers (its CSP above all), as behind nginx."""
+    headers = nginx_headers()
+
+    def handle(route):
+        request = route.request
+        if request.resource_type != "document" or request.method != "GET":
+            route.continue_()
+            return
+        # Redirects (e.g. /sign-in -> /sign-in/) are followed here: a redirect answered through
+        # the route would be followed by chromium itself, and the page it lands on would not
+        # come through this route, so it would lack the headers.
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, **headers})
+
+    context.route("**/*", handle)
+
+
 @pytest.fixture
 def page(browser):
+    """A page behind nginx's headers; a CSP violation or script error fails the test."""
     from playwright.sync_api import expect
 
     # Generous: the CI machine has 2 cores and other suites may run beside this one.
     expect.set_options(timeout=20_000)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    add_nginx_headers(context)
     page = context.new_page()
     page.set_default_timeout(20_000)
+    problems: list[str] = []
+
+    def refused(text: str) -> None:
+        if "Content Security Policy" in text or "EvalError" in text or "unsafe-eval" in text:
+            problems.append(text)
+
+    page.on("console", lambda message: refused(message.text))
+    page.on("pageerror", lambda error: refused(str(error)))
     yield page
     context.close()
+    assert not problems, problems

@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "frontend"
 CHROMIUM = "/usr/bin/chromium"
+# The fake backend's one user (the session token it hands out is its API key).
+FAKE_USER, FAKE_PASSWORD = "alice", "wonderland-password"
 # Debian's chromium as root in a sandbox with no network but the registries (see FACTS.md).
 CHROMIUM_FLAGS = [
     "--headless",
@@ -26,7 +28,20 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-quic",
+    # Pages get nginx's headers through Playwright's routing (conftest.add_nginx_headers); such a
+    # page has no address, counts as public, and chromium would then refuse its websocket to
+    # 127.0.0.1 (net::ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS). Behind nginx, site and
+    # websocket share one public address.
+    "--disable-features=LocalNetworkAccessChecks",
 ]
+
+
+def nginx_headers() -> dict[str, str]:
+    """The security headers nginx adds to every page (roles/nginx/defaults/main.yml)."""
+    import yaml
+
+    defaults = yaml.safe_load((ROOT / "roles/nginx/defaults/main.yml").read_text())
+    return {name: str(value) for name, value in defaults["nginx_security_headers"].items()}
 
 
 def free_port() -> int:

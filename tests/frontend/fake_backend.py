@@ -22,6 +22,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 API_KEY = os.environ.get("FAKE_BACKEND_API_KEY", "test-key")
+# Its one user; the session token it hands out is the API key.
+USER = os.environ.get("FAKE_BACKEND_USER", "alice")
+PASSWORD = os.environ.get("FAKE_BACKEND_PASSWORD", "wonderland-password")
 # Files larger than this are "ingested in the background" (202 + job), like the real backend.
 INLINE_LIMIT = 2000
 TOKEN_DELAY_S = float(os.environ.get("FAKE_BACKEND_TOKEN_DELAY_S", "0.03"))
@@ -257,6 +260,21 @@ def create_app() -> Starlette:
             {"id": conversation_id, "messages": store.conversations[conversation_id]}
         )
 
+    def session() -> JSONResponse:
+        user = {"name": USER, "role": "writer", "collections": None, "disabled": False}
+        return JSONResponse(
+            {"access_token": API_KEY, "token_type": "bearer", "expires_in": 900, "user": user}
+        )
+
+    async def sign_in(request: Request) -> Response:
+        body = await request.json()
+        if (body.get("username"), body.get("password")) != (USER, PASSWORD):
+            return error(401, "wrong user name or password")
+        return session()
+
+    async def refresh(request: Request) -> Response:
+        return session() if authorized(request) else error(401, "invalid session token")
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -265,6 +283,8 @@ def create_app() -> Starlette:
             Route("/health", health),
             Route("/ready", ready),
             Route("/_fake/mode", set_mode, methods=["POST"]),
+            Route("/v1/auth/sign-in", sign_in, methods=["POST"]),
+            Route("/v1/auth/refresh", refresh, methods=["POST"]),
             Route("/v1/collections", guarded(collections), methods=["GET", "POST"]),
             Route("/v1/collections/{name}/documents", guarded(documents), methods=["GET", "POST"]),
             Route(

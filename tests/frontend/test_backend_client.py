@@ -87,7 +87,7 @@ def test_detail_text_flattens_validation_errors():
     ("status", "detail", "retry_after", "expected"),
     [
         (400, "encrypted PDF", None, "could not use this: encrypted PDF"),
-        (401, "bad key", None, "refused the UI's API key"),
+        (401, "session expired", None, "Your session has ended: sign in again"),
         (403, "write scope required", None, "not allowed to do this (403): write scope required"),
         (404, "collection 'x' not found", None, "Not found: collection 'x' not found"),
         (409, "exists", None, "Conflict: exists"),
@@ -114,19 +114,19 @@ def test_parse_retry_after():
 
 
 def test_settings_from_env_strips_trailing_slash():
-    settings = Settings.from_env(
-        {"RAGSTACK_UI_BACKEND_URL": "http://api:8000/", "RAGSTACK_UI_API_KEY": "k"}
-    )
+    settings = Settings.from_env({"RAGSTACK_UI_BACKEND_URL": "http://api:8000/"})
     assert settings.backend_url == "http://api:8000"
-    assert settings.api_key == "k"
+    assert settings.cookie_secure is True
+    assert Settings.from_env({"RAGSTACK_UI_COOKIE_SECURE": "false"}).cookie_secure is False
 
 
 # --- against the fake backend ------------------------------------------------------------------
 
 
 def client(api_key="test-key", app=None):
+    """A client with a session token (the fake backend's token is its API key)."""
     transport = httpx.ASGITransport(app=app or create_app())
-    return BackendClient(Settings(backend_url="http://backend", api_key=api_key), transport)
+    return BackendClient(Settings(backend_url="http://backend"), transport, token=api_key)
 
 
 def run(coro):
@@ -206,7 +206,7 @@ def test_wrong_key_and_rate_limit():
         return refused.value, limited.value
 
     refused, limited = run(scenario())
-    assert refused.status == 401 and "RAGSTACK_UI_API_KEY" in refused.message
+    assert refused.status == 401 and "sign in again" in refused.message
     assert limited.status == 429 and limited.retry_after == 7
     assert "Try again in 7 s." in limited.message
 
@@ -267,3 +267,21 @@ def test_path_segments_are_escaped():
     backend = BackendClient(Settings(backend_url="http://b"), httpx.MockTransport(handler))
     run(backend.get_job("../v1/collections"))
     assert seen == [b"/v1/jobs/..%2Fv1%2Fcollections"]
+
+
+def test_sign_in_and_refresh():
+    app = create_app()
+
+    async def scenario():
+        anonymous = client(api_key="", app=app)
+        with pytest.raises(BackendError) as wrong:
+            await anonymous.sign_in("alice", "guess")
+        answer = await anonymous.sign_in("alice", "wonderland-password")
+        signed_in = client(api_key=answer["access_token"], app=app)
+        return wrong.value, answer, await signed_in.refresh(), await signed_in.list_collections()
+
+    wrong, answer, refreshed, collections = run(scenario())
+    assert wrong.status == 401
+    assert answer["user"]["name"] == "alice" and answer["expires_in"] > 0
+    assert refreshed["access_token"] == answer["access_token"]
+    assert collections == []

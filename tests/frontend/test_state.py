@@ -43,9 +43,13 @@ def fake(monkeypatch):
     """Every handler's backend() is a client of one in-process fake backend."""
     app = create_app()
     client = BackendClient(
-        Settings(backend_url="http://backend", api_key="test-key"), httpx.ASGITransport(app=app)
+        Settings(backend_url="http://backend"), httpx.ASGITransport(app=app), token="test-key"
     )
-    monkeypatch.setattr(state, "backend", lambda: client)
+
+    async def signed_in(cookie_header):
+        return client
+
+    monkeypatch.setattr(state, "backend_for", signed_in)
     monkeypatch.setattr(state, "JOB_POLL_SECONDS", 0.01)
     return client
 
@@ -233,7 +237,11 @@ def test_status_ready_and_unreachable(fake, monkeypatch):
         Settings(backend_url="http://127.0.0.1:9"),
         httpx.MockTransport(lambda request: (_ for _ in ()).throw(httpx.ConnectError("refused"))),
     )
-    monkeypatch.setattr(state, "backend", lambda: down)
+
+    async def unreachable(cookie_header):
+        return down
+
+    monkeypatch.setattr(state, "backend_for", unreachable)
     run(status.check())
     assert status.overall == "unreachable" and status.checks == []
     assert "cannot be reached" in status.status_error

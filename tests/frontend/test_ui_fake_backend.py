@@ -3,12 +3,16 @@
 The same flows against the real backend are in test_ui_e2e.py.
 """
 
+import re
+import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytest.importorskip("playwright", reason="Playwright is not installed in this venv")
 
+from e2e import FAKE_PASSWORD, FAKE_USER, nginx_headers
 from playwright.sync_api import expect
 from ui_flows import (
     answer_lengths,
@@ -16,6 +20,7 @@ from ui_flows import (
     choose_collection,
     expect_collection,
     screenshot,
+    sign_in,
     upload,
 )
 
@@ -23,9 +28,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def ui(fake_backend, start_ui):
+def ui(fake_backend, start_ui, page):
+    """The UI, and the page signed in as the fake backend's user."""
     fake_backend.post("/v1/collections", {"name": "handbook", "description": "HR handbook"})
-    return start_ui(fake_backend.url, fake_backend.api_key)
+    url = start_ui(fake_backend.url)
+    sign_in(page, url, FAKE_USER, FAKE_PASSWORD)
+    return url
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -111,16 +119,57 @@ def test_backend_problems_are_explained_and_the_ui_recovers(page, ui, fake_backe
 def test_backend_down(page, start_ui):
     from e2e import free_port
 
-    ui = start_ui(f"http://127.0.0.1:{free_port()}", "any")
+    ui = start_ui(f"http://127.0.0.1:{free_port()}")
     page.goto(ui + "/status")
-    expect(page.get_by_role("alert")).to_contain_text("cannot be reached")
-    page.goto(ui + "/")
-    expect(page.get_by_role("alert").first).to_contain_text("cannot be reached")
-    box = page.get_by_label("Your question")
-    box.fill("Hello?")
-    box.press("Enter")
-    # No collection could be listed, so the question is not sent, and the page says why.
-    expect(page.get_by_role("alert").last).to_contain_text("Choose or create a collection")
+    expect(page).to_have_url(ui + "/sign-in")
+    page.get_by_label("User name").fill(FAKE_USER)
+    page.get_by_label("Password").fill(FAKE_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("the backend is unavailable")
+
+
+def test_anonymous_visitors_can_only_sign_in(browser, fake_backend, start_ui):
+    ui = start_ui(fake_backend.url)
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        for path in ("/", "/documents", "/collections", "/status"):
+            page.goto(ui + path)
+            expect(page).to_have_url(ui + "/sign-in")
+        expect(page.get_by_role("combobox", name="Collection")).to_have_count(0)
+        page.get_by_label("User name").fill(FAKE_USER)
+        page.get_by_label("Password").fill("not the password")
+        with page.expect_response(ui + "/auth/sign-in") as answer:
+            page.get_by_role("button", name="Sign in").click()
+        assert answer.value.status == 401  # what nginx logs for fail2ban
+        expect(page).to_have_url(re.compile(r"/sign-in/?\?error=invalid$"))
+        expect(page.get_by_role("alert")).to_contain_text("Wrong user name or password")
+        assert not [c for c in context.cookies() if c["name"] == "ragstack_session"]
+    finally:
+        context.close()
+    # Another site's page cannot post the form (login CSRF), even with the right password.
+    form = {"username": FAKE_USER, "password": FAKE_PASSWORD}
+    for origin, status in ((fake_backend.url, 403), (None, 403), (ui, 303)):
+        headers = {"Origin": origin} if origin else {}
+        answer = httpx.post(ui + "/auth/sign-in", data=form, headers=headers)
+        assert answer.status_code == status, (origin, answer.text)
+        assert ("ragstack_session" in answer.headers.get("set-cookie", "")) == (status == 303)
+
+
+def test_session_cookie_is_httponly_and_sign_out_ends_it(page, ui):
+    cookies = [c for c in page.context.cookies() if c["name"] == "ragstack_session"]
+    assert len(cookies) == 1
+    cookie = cookies[0]
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("() => document.cookie").find("ragstack_session") == -1
+    page.locator("#sign-out").filter(visible=True).click()
+    expect(page).to_have_url(re.compile(r"/sign-in/?\?signed_out=1$"))
+    expect(page.get_by_role("alert")).to_contain_text("You are signed out")
+    # The old cookie value is useless now, even if it had been copied.
+    context = page.context
+    context.add_cookies([{**cookie, "expires": -1}])
+    page.goto(ui + "/documents")
+    expect(page).to_have_url(ui + "/sign-in")
 
 
 def test_collections_and_delete_with_confirmation(page, ui, tmp_path):
@@ -145,8 +194,12 @@ def test_collections_and_delete_with_confirmation(page, ui, tmp_path):
     expect(page.get_by_text("No documents yet.")).to_be_visible()
 
 
-def test_phone_width_is_usable(browser, ui):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+def test_phone_width_is_usable(browser, ui, page):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        storage_state=page.context.storage_state(),
+    )
     page = context.new_page()
     try:
         page.goto(ui + "/documents")
@@ -159,18 +212,42 @@ def test_phone_width_is_usable(browser, ui):
         context.close()
 
 
-OPEN_EVENT_SOCKET = """(url) => new Promise((resolve) => {
-  const ws = new WebSocket(url);
-  ws.onmessage = () => { resolve("open"); ws.close(); };
-  ws.onerror = () => resolve("refused");
-  ws.onclose = () => resolve("refused");
-  setTimeout(() => resolve("no answer"), 8000);
-})"""
+def websocket_handshake(ui: str, origin: str) -> int:
+    """The status the UI answers a websocket upgrade of /_event from a page of `origin`."""
+    host, port = ui.removeprefix("http://").split(":")
+    request = (
+        "GET /_event/?EIO=4&transport=websocket HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request.encode())
+        status_line = conn.recv(4096).split(b"\r\n", 1)[0]
+    return int(status_line.split()[1])
 
 
 def test_only_the_ui_origin_may_open_its_websocket(page, ui, fake_backend):
-    socket = ui.replace("http://", "ws://") + "/_event/?EIO=4&transport=websocket"
+    """Another site's page cannot drive the UI in a visitor's browser (cross-site websocket);
+    checked at the server, below the CSP (which would stop the other site's own page only if
+    that site sent one)."""
+    assert websocket_handshake(ui, ui) == 101
+    for other in (fake_backend.url, "https://attacker.example", "null"):
+        assert websocket_handshake(ui, other) in (400, 403), other
+    # The page of the UI's own origin is connected (it shows the signed-in user's collections).
     page.goto(ui + "/status")
-    assert page.evaluate(OPEN_EVENT_SOCKET, socket) == "open"
-    page.goto(fake_backend.url + "/health")  # any other site
-    assert page.evaluate(OPEN_EVENT_SOCKET, socket) == "refused"
+    expect_collection(page, "handbook")
+
+
+def test_pages_carry_no_inline_script_but_the_allowed_ones(ui_install):
+    """What the CSP allows (roles/nginx/defaults/main.yml) fits the built pages."""
+    from ragstack_ui.csp import script_hashes
+
+    _, app_dir = ui_install
+    policy = nginx_headers()["Content-Security-Policy"]
+    script_src = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
+    assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+    hashes = script_hashes(app_dir / ".web" / "build" / "client")
+    assert hashes, "the color-mode script should be the one left inline"
+    for digest in hashes:
+        assert digest in script_src, f"{digest} runs in the pages but the CSP does not allow it"

@@ -37,6 +37,17 @@ def wait_hydrated(page: Page) -> None:
     expect(picker).to_be_visible()
 
 
+def sign_in(page: Page, base: str, user: str, password: str) -> None:
+    """Through the sign-in form, as a person would; lands on the chat page."""
+    page.goto(base + "/")
+    expect(page).to_have_url(base + "/sign-in")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(base + "/")
+    expect(page.locator("#signed-in-user").filter(visible=True)).to_have_text(user)
+
+
 def expect_collection(page: Page, name: str) -> None:
     """The visible collection picker (sidebar or phone top bar) shows `name`."""
     picker = page.get_by_role("combobox", name="Collection").filter(visible=True)
@@ -74,6 +85,8 @@ def upload(page: Page, base: str, files: list[Path], keyboard: bool = False) -> 
         page.locator("#upload-button").click()
     rows = page.locator("#upload-list .upload-row")
     expect(rows).to_have_count(len(files))
+    # The choice is cleared once sent: nothing is left to upload twice.
+    expect(page.locator("#upload-button")).to_be_disabled()
     for f in files:
         row = rows.filter(has_text=f.name)
         expect(row.get_by_text("ready", exact=True)).to_be_visible(timeout=120_000)

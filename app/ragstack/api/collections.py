@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Response, status
 from ragstack.api.deps import AdminKey, ReadKey, ServicesDep, WriteKey
 from ragstack.api.schemas import COLLECTION_NAME, CollectionCreate, CollectionList
 from ragstack.catalog import Collection
-from ragstack.errors import ConflictError
+from ragstack.errors import ConflictError, PermissionDeniedError
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
 CollectionName = Path(pattern=COLLECTION_NAME)
@@ -15,9 +15,12 @@ CollectionName = Path(pattern=COLLECTION_NAME)
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Collection)
 async def create_collection(
-    body: CollectionCreate, services: ServicesDep, _: WriteKey
+    body: CollectionCreate, services: ServicesDep, principal: WriteKey
 ) -> Collection:
-    """Create an isolated document set. 409 if the name is taken."""
+    """Create an isolated document set. 409 if the name is taken. A principal limited to some
+    collections can create only those."""
+    if not principal.may_use(body.name):
+        raise PermissionDeniedError(f"{principal.name!r} may not use collection {body.name!r}")
     if await services.catalog.exists(body.name):
         raise ConflictError(f"collection {body.name!r} already exists")
     store_name = f"rs_{uuid.uuid4().hex}"
@@ -33,8 +36,10 @@ async def create_collection(
 
 
 @router.get("", response_model=CollectionList)
-async def list_collections(services: ServicesDep, _: ReadKey) -> CollectionList:
-    return CollectionList(items=[r.public() for r in await services.catalog.list_collections()])
+async def list_collections(services: ServicesDep, principal: ReadKey) -> CollectionList:
+    """The collections the caller may use."""
+    records = await services.catalog.list_collections()
+    return CollectionList(items=[r.public() for r in records if principal.may_use(r.name)])
 
 
 @router.get("/{name}", response_model=Collection)

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import ipaddress
 
-from ragstack.api.deps import ServicesDep
+from fastapi import APIRouter, Request, Response
+
+from ragstack.api.deps import Credential, Services, ServicesDep, identify
 from ragstack.api.schemas import Check, Health, Readiness
+from ragstack.config import Scope
+from ragstack.errors import RagstackError
 from ragstack.ingest.queue import IngestQueue
 from ragstack.observability.metrics import (
     INDEX_CHUNKS,
@@ -27,15 +31,38 @@ async def health() -> Health:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "ChromaDB or Redis unavailable"}},
 )
-async def ready(services: ServicesDep, response: Response) -> Readiness:
-    """ChromaDB and Redis are required; an unavailable LLM only degrades chat (still 200)."""
+async def ready(
+    request: Request, services: ServicesDep, response: Response, credential: Credential
+) -> Readiness:
+    """ChromaDB and Redis are required; an unavailable LLM only degrades chat (still 200).
+    Each check's detail (addresses, the LLM's URL) only for admins and for local probes
+    (loopback, no credential: a signed-in user's call relayed by a local UI sees no details)."""
     checks = await services.ready_checks()
     required_ok = checks["chromadb"][0] and checks["redis"][0]
     status = "unready" if not required_ok else ("ready" if checks["llm"][0] else "degraded")
     response.status_code = 200 if required_ok else 503
+    local_probe = credential is None and _from_loopback(request)
+    if not (local_probe or await _is_admin(services, credential)):
+        return Readiness(status=status)
     return Readiness(
         status=status, checks={k: Check(ok=ok, detail=d) for k, (ok, d) in checks.items()}
     )
+
+
+def _from_loopback(request: Request) -> bool:
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _is_admin(services: Services, credential: str | None) -> bool:
+    if not credential:
+        return False
+    try:
+        return (await identify(services, credential)).allows(Scope.admin)
+    except RagstackError:
+        return False
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

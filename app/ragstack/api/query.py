@@ -12,8 +12,9 @@ router = APIRouter(prefix="/v1", tags=["retrieval"])
 
 
 @router.post("/query", response_model=QueryResponse)
-async def query(body: QueryRequest, services: ServicesDep, _: ReadKey) -> QueryResponse:
+async def query(body: QueryRequest, services: ServicesDep, principal: ReadKey) -> QueryResponse:
     """Top-k chunks of the collection's ready documents: dense, lexical (BM25) or both fused."""
+    principal.check_collection(body.collection)
     started = time.perf_counter()
     hits = await services.retrieval.search(
         body.collection,

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from ragstack.catalog import Collection, Document
 from ragstack.retrieval.service import Mode
+from ragstack.users import USER_NAME, Role, UserView
 
 COLLECTION_NAME = r"^[a-z0-9_-]{3,63}$"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
@@ -132,7 +133,9 @@ class Check(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "degraded", "unready"]
-    checks: dict[str, Check]
+    checks: dict[str, Check] | None = Field(
+        default=None, description="per dependency; only for loopback callers and admins"
+    )
 
 
 class Health(BaseModel):
@@ -141,3 +144,39 @@ class Health(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class SignIn(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionToken(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the token expires (refresh before)")
+    user: UserView
+
+
+class UserCreate(Strict):
+    name: str = Field(pattern=USER_NAME)
+    password: str = Field(min_length=1, max_length=1024)
+    role: Role
+    collections: list[Annotated[str, Field(pattern=COLLECTION_NAME)]] | None = Field(
+        default=None, max_length=1000, description="only these collections; null: all"
+    )
+
+
+class UserUpdate(Strict):
+    """Only the fields sent change; ``collections: null`` gives access to all collections."""
+
+    password: str | None = Field(default=None, min_length=1, max_length=1024)
+    role: Role | None = None
+    collections: list[Annotated[str, Field(pattern=COLLECTION_NAME)]] | None = Field(
+        default=None, max_length=1000
+    )
+    disabled: bool | None = None
+
+
+class UserList(BaseModel):
+    items: list[UserView]

@@ -11,7 +11,7 @@ from typing import Any
 
 from ragstack.cache import ResultCache, normalize_query
 from ragstack.catalog import Catalog
-from ragstack.conversations import ConversationStore
+from ragstack.conversations import Conversation, ConversationStore
 from ragstack.errors import LlmUnavailableError
 from ragstack.llm.admission import GenerationLimiter, Slot
 from ragstack.llm.base import Message
@@ -97,19 +97,18 @@ class ChatService:
         self._max_turns = max_turns
 
     async def _prepare(
-        self, collection: str, message: str, top_k: int, conversation_id: str | None
-    ) -> tuple[str, list[Hit], list[dict[str, Any]]]:
+        self, collection: str, message: str, top_k: int, conversation: Conversation
+    ) -> tuple[list[Hit], list[dict[str, Any]]]:
         hits = await self._retrieval.search(collection, message, top_k)
-        conversation_id = conversation_id or uuid.uuid4().hex
-        history = await self._conversations.history(conversation_id, 2 * self._max_turns)
+        history = await self._conversations.history(*conversation, 2 * self._max_turns)
         history = [{"role": m["role"], "content": m["content"]} for m in history]
-        return conversation_id, hits, history
+        return hits, history
 
     async def _remember(
-        self, conversation_id: str, message: str, answer: str, citations: list[dict[str, Any]]
+        self, conversation: Conversation, message: str, answer: str, citations: list[dict[str, Any]]
     ) -> None:
         await self._conversations.append(
-            conversation_id,
+            *conversation,
             {"role": "user", "content": message},
             {"role": "assistant", "content": answer, "citations": citations},
         )
@@ -128,11 +127,10 @@ class ChatService:
             slot.release()
 
     async def answer(
-        self, collection: str, message: str, top_k: int, conversation_id: str | None
+        self, collection: str, message: str, top_k: int, conversation_id: str | None, owner: str
     ) -> ChatAnswer:
-        conversation_id, hits, history = await self._prepare(
-            collection, message, top_k, conversation_id
-        )
+        conversation = Conversation(owner, conversation_id or uuid.uuid4().hex)
+        hits, history = await self._prepare(collection, message, top_k, conversation)
         cache_key = self._cache.key("answer", collection, q=normalize_query(message), k=top_k)
         record, (cached,) = await self._catalog.get_collection_with(collection, [cache_key])
         at = (record.store_name, record.version)
@@ -153,25 +151,24 @@ class ChatService:
                 mode, degraded = "llm", False
         # The cache keeps the model's own text: the same passages give the same rewriting.
         text, citations = rewrite(text or self._fallback(message, hits), hits)
-        await self._remember(conversation_id, message, text, citations)
+        await self._remember(conversation, message, text, citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
-        return ChatAnswer(text, citations, conversation_id, mode, degraded)
+        return ChatAnswer(text, citations, conversation.id, mode, degraded)
 
     async def stream(
-        self, collection: str, message: str, top_k: int, conversation_id: str | None
+        self, collection: str, message: str, top_k: int, conversation_id: str | None, owner: str
     ) -> AsyncIterator[str]:
         """Server-Sent Events: citations, then token* with a citations event before the token
         that first cites a passage (each holds the whole list so far), then done (or error after
         a partial answer). A busy host refuses here, before the response starts (503)."""
-        conversation_id, hits, history = await self._prepare(
-            collection, message, top_k, conversation_id
-        )
+        conversation = Conversation(owner, conversation_id or uuid.uuid4().hex)
+        hits, history = await self._prepare(collection, message, top_k, conversation)
         slot = await self._limiter.acquire() if hits and self._llm is not None else None
-        return self._events(conversation_id, message, hits, history, slot)
+        return self._events(conversation, message, hits, history, slot)
 
     async def _events(
         self,
-        conversation_id: str,
+        conversation: Conversation,
         message: str,
         hits: list[Hit],
         history: list[dict[str, Any]],
@@ -191,7 +188,7 @@ class ChatService:
                 events.append(sse("token", {"text": text}))
             return events
 
-        yield sse("citations", {"citations": [], "conversation_id": conversation_id})
+        yield sse("citations", {"citations": [], "conversation_id": conversation.id})
         mode, degraded = "extractive", self._llm is None
         try:
             if slot is not None and self._llm is not None:
@@ -205,7 +202,7 @@ class ChatService:
                         log.warning("LLM stream broke after %d pieces: %s", len(parts), error)
                         yield sse("error", {"detail": f"the answer was interrupted: {error}"})
                         await self._remember(
-                            conversation_id, message, "".join(parts), rewriter.citations
+                            conversation, message, "".join(parts), rewriter.citations
                         )
                         return
                     log.warning("answering extractively: %s", error)
@@ -220,6 +217,6 @@ class ChatService:
         if rest := rewriter.finish():
             parts.append(rest)
             yield sse("token", {"text": rest})
-        await self._remember(conversation_id, message, "".join(parts), rewriter.citations)
+        await self._remember(conversation, message, "".join(parts), rewriter.citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
-        yield sse("done", {"mode": mode, "degraded": degraded, "conversation_id": conversation_id})
+        yield sse("done", {"mode": mode, "degraded": degraded, "conversation_id": conversation.id})

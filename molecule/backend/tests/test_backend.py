@@ -16,7 +16,7 @@ from ragstack_http import request, wait_for
 API = "http://127.0.0.1:8000"
 ADMIN = {"X-API-Key": "molecule-admin-key-0123456789"}
 READER = {"X-API-Key": "molecule-read-key-0123456789"}
-UI = {"X-API-Key": "molecule-ui-key-0123456789"}
+WRITER = {"X-API-Key": "molecule-write-key-0123456789"}
 UNIT = "ragstack-backend"
 
 
@@ -62,7 +62,7 @@ def test_secrets_file_is_root_only_and_holds_no_plain_api_key(host):
     assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
     content = env.content_string
     assert "molecule-admin-key-0123456789" not in content
-    assert "molecule-ui-key-0123456789" not in content
+    assert "molecule-write-key-0123456789" not in content
     assert 'RAGSTACK_REDIS_PASSWORD="molecule-redis-password"' in content
     assert 'RAGSTACK_CHROMA_TOKEN="molecule-chromadb-token"' in content
     address = host.interface("eth0").addresses[0]
@@ -104,10 +104,10 @@ def test_api_keys_and_scopes_are_enforced(host):
     assert request(host, "GET", f"{API}/v1/collections", headers=READER).status == 200
     denied = request(host, "POST", f"{API}/v1/collections", headers=READER, json={"name": "nope"})
     assert denied.status == 403, denied
-    # The UI's key has scope write: it may create collections but not delete them.
-    made = request(host, "POST", f"{API}/v1/collections", headers=UI, json={"name": "ui-made"})
+    # A key of scope write may create collections but not delete them.
+    made = request(host, "POST", f"{API}/v1/collections", headers=WRITER, json={"name": "ui-made"})
     assert made.status in (201, 409), made
-    gone = request(host, "DELETE", f"{API}/v1/collections/ui-made", headers=UI)
+    gone = request(host, "DELETE", f"{API}/v1/collections/ui-made", headers=WRITER)
     assert gone.status == 403, gone
     assert request(host, "DELETE", f"{API}/v1/collections/ui-made", headers=ADMIN).status == 204
 

@@ -39,11 +39,12 @@ def test_release_layout_and_no_node_on_the_host(host):
     assert host.file("/var/lib/ragstack-ui/web/build/client/index.html").is_file
 
 
-def test_api_key_file_is_root_only(host):
+def test_env_file_is_root_only_and_holds_no_key(host):
     env = host.file("/etc/ragstack/ui.env")
     assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
-    assert 'RAGSTACK_UI_API_KEY="molecule-ui-key-0123456789"' in env.content_string
+    assert "RAGSTACK_UI_API_KEY" not in env.content_string
     assert 'RAGSTACK_UI_BACKEND_URL="http://' in env.content_string
+    assert 'RAGSTACK_UI_ALLOWED_ORIGINS="https://' in env.content_string
 
 
 def test_unit_exposure_is_at_most_2(host):
@@ -60,8 +61,6 @@ def test_serves_health_pages_and_assets(host):
         response = request(host, "GET", f"{UI}{page}")
         assert response.status == 200, (page, response)
         assert "<html" in response.text.lower()
-    # The API key never reaches the browser.
-    assert "molecule-ui-key" not in request(host, "GET", f"{UI}/").text
     assert host.socket("tcp://0.0.0.0:3000").is_listening
 
 

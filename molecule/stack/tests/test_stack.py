@@ -2,6 +2,7 @@
 
 import json
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -161,6 +162,84 @@ def test_backups_are_scheduled_not_taken(host):
 def test_ui_is_served_through_the_load_balancer(host):
     page = request(host, "GET", f"{ENTRY}/")
     assert page.status == 200 and "<html" in page.text.lower(), page
+
+
+# One HTTPS exchange with nginx from the host, redirects not followed: (status, headers, body).
+_RAW = r"""
+import http.client, json, ssl, sys, urllib.parse
+spec = json.loads(sys.argv[1])
+conn = http.client.HTTPSConnection("127.0.0.1", 443, context=ssl._create_unverified_context(),
+                                   timeout=30)
+headers = {"Host": spec["host"], **spec.get("headers", {})}
+body = None
+if "form" in spec:
+    body = urllib.parse.urlencode(spec["form"])
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+conn.request(spec["method"], spec["path"], body=body, headers=headers)
+response = conn.getresponse()
+text = "" if response.status == 101 else response.read().decode(errors="replace")
+print(json.dumps([response.status, {k.lower(): v for k, v in response.getheaders()}, text]))
+"""
+
+
+def raw(host, method, path, **spec):
+    payload = json.dumps({"method": method, "path": path, "host": SITE_NAME, **spec})
+    return json.loads(host.check_output(f"python3 -c {shlex.quote(_RAW)} {shlex.quote(payload)}"))
+
+
+SITE_NAME = "stack-debian12"  # nginx_server_names (default: the inventory name)
+SITE = f"https://{SITE_NAME}"
+ADMIN_SIGN_IN = {"username": "admin", "password": "molecule-stack-admin-password"}
+
+
+def test_an_anonymous_visitor_can_only_sign_in(host):
+    assert request(host, "GET", f"{ENTRY}/v1/collections").status == 401
+    # The UI's websocket: the site's own pages only (cross-site websocket hijacking).
+    upgrade = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    path = "/_event/?EIO=4&transport=websocket"
+    assert raw(host, "GET", path, headers={**upgrade, "Origin": SITE})[0] == 101
+    assert raw(host, "GET", path, headers={**upgrade, "Origin": "https://attacker.example"})[0] in (
+        400,
+        403,
+    )
+
+
+def test_sign_in_through_nginx(host):
+    """The bootstrap admin (from the vault variable) signs in: the API gives a working token,
+    the UI's form a session cookie; a wrong password is a 401 in nginx's log (fail2ban)."""
+    api = request(host, "POST", f"{ENTRY}/v1/auth/sign-in", json=ADMIN_SIGN_IN)
+    assert api.status == 200, api
+    bearer = {"Authorization": f"Bearer {api.json()['access_token']}"}
+    assert request(host, "GET", f"{ENTRY}/v1/users", headers=bearer).status == 200
+
+    status, headers, _ = raw(
+        host, "POST", "/auth/sign-in", form=ADMIN_SIGN_IN, headers={"Origin": SITE}
+    )
+    assert status == 303 and headers["location"] == "/", (status, headers)
+    cookie = headers["set-cookie"].lower()
+    assert cookie.startswith("ragstack_session=")
+    assert "httponly" in cookie and "secure" in cookie and "samesite=strict" in cookie, cookie
+    # Another site's page cannot post the form (login CSRF).
+    other = {"Origin": "https://attacker.example"}
+    assert raw(host, "POST", "/auth/sign-in", form=ADMIN_SIGN_IN, headers=other)[0] == 403
+    wrong = {**ADMIN_SIGN_IN, "password": "not the password"}
+    assert raw(host, "POST", "/auth/sign-in", form=wrong, headers={"Origin": SITE})[0] == 401
+    log = host.file("/var/log/nginx/access.log").content_string
+    assert '"POST /auth/sign-in HTTP/1.1" 401 ' in log
+
+
+def test_public_probes_say_only_up_or_down(host, outsider, address):
+    public = request(outsider, "GET", f"https://{address}/ready")
+    assert public.status == 200, public
+    assert public.json()["checks"] is None and public.json()["status"] in ("ready", "degraded")
+    assert "127.0.0.1" not in public.text and "8002" not in public.text
+    detailed = request(outsider, "GET", f"https://{address}/ready", headers=ADMIN)
+    assert set(detailed.json()["checks"]) == {"redis", "chromadb", "llm"}
 
 
 def test_nginx_serves_the_certificate_made_for_the_host(host):
