@@ -98,11 +98,17 @@ class DocumentPipeline:
             await self.discard(collection, document_id)
             return Outcome.gone
         except RagstackError as error:  # what the parsers say is wrong with the file
-            return await self.fail(collection, document_id, str(error), type(error).__name__)
+            return await self.fail(
+                collection, document_id, str(error), type(error).__name__, fmt.name
+            )
         except Exception:
             log.exception("document %s could not be parsed", document_id)
             return await self.fail(
-                collection, document_id, "the file could not be processed", "InternalError"
+                collection,
+                document_id,
+                "the file could not be processed",
+                "InternalError",
+                fmt.name,
             )
         try:
             await self._write(record.store_name, document, chunks, title)
@@ -192,14 +198,23 @@ class DocumentPipeline:
                 pending.cancel()
             raise
 
-    async def fail(self, collection: str, document_id: str, reason: str, kind: str) -> Outcome:
+    async def fail(
+        self,
+        collection: str,
+        document_id: str,
+        reason: str,
+        kind: str,
+        fmt_name: str | None = None,
+    ) -> Outcome:
+        """``fmt_name`` labels the metric; without it the document's format is looked up."""
         # Clean up first: once the document reads `failed`, nothing of it may be left.
         await self.discard(collection, document_id)
         await self._catalog.fail(document_id, reason, kind)
-        state = await self._catalog.get_state(document_id)
-        fmt_name = "unknown"
-        if state is not None:
-            fmt_name = FORMATS_BY_CONTENT_TYPE[state.document.content_type].name
+        if fmt_name is None:
+            state = await self._catalog.get_state(document_id)
+            fmt_name = "unknown"
+            if state is not None:
+                fmt_name = FORMATS_BY_CONTENT_TYPE[state.document.content_type].name
         INGESTED_DOCUMENTS.labels(fmt_name, "failed").inc()
         return Outcome.failed
 

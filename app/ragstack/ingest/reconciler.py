@@ -26,7 +26,7 @@ from pathlib import Path
 
 import anyio
 
-from ragstack.catalog import Catalog, DocumentStatus
+from ragstack.catalog import Catalog, CollectionRecord, DocumentStatus
 from ragstack.ingest.originals import Originals
 from ragstack.ingest.queue import IngestQueue
 from ragstack.observability.metrics import RECONCILE_FINDINGS, RECONCILE_RUNS
@@ -76,8 +76,8 @@ class Reconciler:
         started = time.perf_counter()
         report = ReconcileReport()
         await self._lost_hosts(report)
-        await self._requeue(report)
         collections = await self._catalog.list_collections()
+        await self._requeue(collections, report)
         for record in collections:
             await self._collection(record.name, record.store_name, report)
         await self._files({r.name for r in collections}, report)
@@ -104,12 +104,14 @@ class Reconciler:
             await self._queue.forget_node(node)
             report.add("lost_host", len(entries), f"host {node}: {len(entries)} documents failed")
 
-    async def _requeue(self, report: ReconcileReport) -> None:
+    async def _requeue(
+        self, collections: list[CollectionRecord], report: ReconcileReport
+    ) -> None:
         queued = {e.document_id for e in await self._queue.entries()}
         # A document admitted after the queue was read is in flight with its entry: only
         # documents unchanged for the grace period can have lost theirs.
         settled = datetime.now(UTC) - timedelta(seconds=self._grace)
-        for record in await self._catalog.list_collections():
+        for record in collections:
             states = await self._catalog.get_states(await self._catalog.document_ids(record.name))
             for document_id, state in states.items():
                 if (

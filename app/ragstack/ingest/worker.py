@@ -19,6 +19,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
@@ -187,8 +188,7 @@ class Worker:
         report = await self._reconciler.run()
         log.info("reconciled", extra={"report": report.as_dict()})
 
-    async def _every(self, seconds: float, job: object) -> None:
-        assert callable(job)
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         while not self._stopping.is_set():
             await self._pause(seconds)
             if self._stopping.is_set():
