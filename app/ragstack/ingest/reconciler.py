@@ -104,9 +104,7 @@ class Reconciler:
             await self._queue.forget_node(node)
             report.add("lost_host", len(entries), f"host {node}: {len(entries)} documents failed")
 
-    async def _requeue(
-        self, collections: list[CollectionRecord], report: ReconcileReport
-    ) -> None:
+    async def _requeue(self, collections: list[CollectionRecord], report: ReconcileReport) -> None:
         queued = {e.document_id for e in await self._queue.entries()}
         # A document admitted after the queue was read is in flight with its entry: only
         # documents unchanged for the grace period can have lost theirs.
