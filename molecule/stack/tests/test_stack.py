@@ -1,6 +1,7 @@
 """The whole stack (site.yml) on one host, end to end, and its firewall seen from outside."""
 
 import json
+import os
 import re
 import shlex
 import sys
@@ -21,9 +22,20 @@ UI = "http://127.0.0.1:3000"
 # Where clients reach the API and the UI: nginx on 443.
 ENTRY = "https://127.0.0.1"
 PROMETHEUS = "http://127.0.0.1:9090"
+ALERTMANAGER = "http://127.0.0.1:9093"
+DEMO = Path(__file__).resolve().parents[3] / "scripts" / "demo"
 # Our own units (<= 2.0) and the distribution's (<= 5.0, sandboxed by drop-ins).
 OWN_UNITS = ["ragstack-backend", "ragstack-worker", "ragstack-ui", "chromadb", "ragstack-llm"]
-DISTRO_UNITS = ["redis-server", "nginx", "prometheus", "prometheus-alertmanager"]
+DISTRO_UNITS = [
+    "redis-server",
+    "nginx",
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-node-exporter",
+    "prometheus-redis-exporter",
+    "prometheus-nginx-exporter",
+    "prometheus-blackbox-exporter",
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +63,79 @@ def test_every_tier_is_up(host):
     # The backend's LLM settings came from the inventory's llm group (no hand editing).
     assert checks["llm"]["ok"] and "model smollm2" in checks["llm"]["detail"], checks
     assert request(host, "GET", f"{UI}/_health").status == 200
+
+
+def test_a_fresh_deploy_is_quiet(host):
+    """Right after site.yml (before the restarts below): no alert fires or is pending in Prometheus
+    and none reached Alertmanager, except the always-firing Watchdog (which proves the path)."""
+
+    def alerts() -> tuple[list[str], list[str]]:
+        rules = request(host, "GET", f"{PROMETHEUS}/api/v1/alerts").json()["data"]["alerts"]
+        received = request(host, "GET", f"{ALERTMANAGER}/api/v2/alerts?active=true").json()
+        return (
+            sorted(f"{a['labels']['alertname']} {a['state']} {a['labels']}" for a in rules),
+            sorted(f"{a['labels']['alertname']} {a['labels']}" for a in received),
+        )
+
+    deadline = time.monotonic() + 150  # rule evaluation, then Alertmanager's group_wait
+    while not any(a.startswith("Watchdog") for a in alerts()[1]) and time.monotonic() < deadline:
+        time.sleep(5)
+    in_prometheus, in_alertmanager = alerts()
+    print(f"\nPrometheus: {in_prometheus}\nAlertmanager: {in_alertmanager}")
+    assert [a.split(" ")[:2] for a in in_prometheus] == [["Watchdog", "firing"]], in_prometheus
+    assert [a.split(" ")[0] for a in in_alertmanager] == ["Watchdog"], in_alertmanager
+    # The exporter really reads Redis (RedisDown's metric), through its own ACL user.
+    metrics = request(host, "GET", "http://127.0.0.1:9121/metrics").text
+    assert re.search(r"^redis_up 1$", metrics, re.M), metrics[-500:]
+
+
+def test_no_run_of_site_yml_warned():
+    """The check, converge and idempotence runs of site.yml (ANSIBLE_LOG_PATH, molecule.yml)."""
+    runs: dict[str, list[str]] = {}
+    for line in Path(os.environ["ANSIBLE_LOG_PATH"]).read_text().splitlines():
+        if pid := re.search(r" p=(\d+) ", line):
+            runs.setdefault(pid.group(1), []).append(line)
+    site_runs = [
+        lines for lines in runs.values() if any("PLAY [Validate every host" in x for x in lines)
+    ]
+    assert len(site_runs) >= 3, list(runs)  # check, converge, idempotence
+    warnings = [line for lines in site_runs for line in lines if "[WARNING]" in line]
+    assert not warnings, warnings
+
+
+def demo_urls() -> list[str]:
+    """The browsable URLs scripts/demo prints (not its curl examples), for the host at LB."""
+    message = DEMO.read_text().split("<<MSG\n")[1].split("\nMSG")[0].replace("\\\\\n", " ")
+    urls = []
+    for line in message.splitlines():
+        if "curl" in line:
+            continue
+        for url in re.findall(r"(?:https?://\$\{lb\}|\$\{api\})[^\s)\"']*", line):
+            if "..." not in url:
+                urls.append(url.replace("${api}", "https://${lb}"))
+    return urls
+
+
+def test_every_url_the_demo_prints_answers_200(host, address):
+    urls = demo_urls()
+    assert any(":9090/" in u for u in urls) and any(":9093/" in u for u in urls), urls
+    for url in urls:
+        answer = request(host, "GET", url.replace("${lb}", address))
+        assert answer.status == 200, (url, answer)
+
+
+def test_nginx_prefers_its_own_cipher_order(host):
+    """A TLS 1.2 client listing CHACHA20 first still gets the server's first choice, AES128-GCM."""
+    offered = ":".join(
+        f"ECDHE-{key}-{suite}"
+        for suite in ["CHACHA20-POLY1305", "AES128-GCM-SHA256"]
+        for key in ["RSA", "ECDSA"]
+    )
+    session = host.run(
+        f"openssl s_client -connect 127.0.0.1:443 -tls1_2 -cipher {offered} </dev/null 2>&1"
+    )
+    negotiated = re.search(r"Cipher is (\S+)", session.stdout)
+    assert negotiated and "AES128-GCM" in negotiated.group(1), session.stdout[-800:]
 
 
 @pytest.mark.parametrize(
