@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
@@ -101,6 +102,35 @@ def test_no_run_of_site_yml_warned():
     assert len(site_runs) >= 3, list(runs)  # check, converge, idempotence
     warnings = [line for lines in site_runs for line in lines if "[WARNING]" in line]
     assert not warnings, warnings
+
+
+def inventory_secrets() -> list[str]:
+    """The secret values of this scenario's inventory (molecule.yml)."""
+    scenario = yaml.safe_load((Path(__file__).resolve().parents[1] / "molecule.yml").read_text())
+    variables = scenario["provisioner"]["inventory"]["group_vars"]["all"]
+    values = [
+        value
+        for name, value in variables.items()
+        if re.search(r"password|token|secret|_key$", name) and isinstance(value, str)
+    ]
+    values += [entry["key"] for entry in variables["ragstack_api_keys"] if "key" in entry]
+    assert len(values) >= 8, values
+    return values
+
+
+def test_no_secret_in_the_output_of_site_yml_or_the_journal(host):
+    """Every site.yml run (check, converge, idempotence: ANSIBLE_LOG_PATH) and the host's journal
+    (where modules log their arguments unless no_log) hold none of the inventory's secret values."""
+    output = Path(os.environ["ANSIBLE_LOG_PATH"]).read_text()
+    journal = host.check_output("journalctl --no-pager -o cat")
+    assert len(journal) > 10_000
+    leaks = [
+        f"{where}: {value[:12]}..."
+        for value in inventory_secrets()
+        for where, text in [("ansible output", output), ("journal", journal)]
+        if value in text
+    ]
+    assert not leaks, leaks
 
 
 def demo_urls() -> list[str]:
