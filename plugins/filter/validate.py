@@ -15,15 +15,16 @@ DOCUMENTATION = """
 name: secret_problems
 short_description: Short messages about the secrets a host's roles need that are unset or weak
 description:
-  - For each entry whose groups meet the host's groups, the value the role will use is the host's
-    role variable (C(var)) if it is set, else the inventory secret (C(source)). It is reported when
+  - For each entry whose role the host gets (and whose groups, if given, meet the host's groups),
+    the value the role will use is the host's role variable (C(var)) if it is set, else the
+    inventory secret (C(source)). It is reported when
     it is undefined or empty, a placeholder (C(CHANGE-ME), C(changeme), C(<...>), ...), shorter than
     C(min) characters or made of fewer than 6 distinct characters.
   - For a list of API keys (C(field) set), each entry's C(field) is checked the same way.
   - Each message names the variable to fix, never its value.
 options:
   _input:
-    description: Entries {var, source, groups, min, upstream (optional), field (optional)}.
+    description: Entries {var, source, role, min, groups (optional), field (optional)}.
     type: list
     required: true
   host_vars:
@@ -34,16 +35,16 @@ options:
     description: The host's groups (group_names).
     type: list
     required: true
-  upstream:
-    description: Whether roles from upstream releases run (ragstack_install_upstream_releases).
-    type: bool
-    default: true
+  roles:
+    description: The roles the host gets.
+    type: list
+    required: true
 """
 
 EXAMPLES = """
 validate_problems: >-
-  {{ validate_secrets | ragstack.platform.secret_problems(hostvars[inventory_hostname], group_names)
-  }}
+  {{ validate_secrets | ragstack.platform.secret_problems(hostvars[inventory_hostname], group_names,
+     validate_host_roles) }}
 """
 
 RETURN = """
@@ -89,13 +90,13 @@ def secret_problems(
     entries: list[Mapping[str, Any]],
     host_vars: Mapping[str, Any],
     groups: list[str],
-    upstream: bool = True,
+    roles: list[str],
 ) -> list[str]:
     problems: dict[str, str] = {}
     for entry in entries:
-        if not set(entry["groups"]) & {*groups, "all"}:
+        if entry["role"] not in roles:
             continue
-        if entry.get("upstream") and not upstream:
+        if "groups" in entry and not set(entry["groups"]) & set(groups):
             continue
         found, value = _lookup(host_vars, entry["var"])
         name = entry["var"]

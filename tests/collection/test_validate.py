@@ -129,25 +129,26 @@ def test_weakness_never_quotes_the_value():
 
 def test_secret_problems_prefer_the_role_variable_and_skip_hash_only_keys():
     entries = [
-        {
-            "var": "redis_password",
-            "source": "ragstack_redis_password",
-            "groups": ["cache"],
-            "min": 12,
-        },
+        {"var": "redis_password", "source": "ragstack_redis_password", "role": "redis", "min": 12},
         {
             "var": "backend_api_keys",
             "source": "ragstack_api_keys",
-            "groups": ["app"],
+            "role": "backend",
             "min": 16,
             "field": "key",
         },
         {
             "var": "grafana_secret_key",
             "source": "ragstack_grafana_secret_key",
-            "groups": ["all"],
+            "role": "grafana",
             "min": 16,
-            "upstream": True,
+        },
+        {
+            "var": "backup_restic_password",
+            "source": "ragstack_backup_password",
+            "role": "backup",
+            "groups": ["cache"],
+            "min": 16,
         },
     ]
     host_vars = {
@@ -155,12 +156,12 @@ def test_secret_problems_prefer_the_role_variable_and_skip_hash_only_keys():
         "redis_password": "a-good-long-password",
         "ragstack_api_keys": [{"name": "ok", "sha256": "0" * 64}, {"name": "ci", "key": "short"}],
     }
-    assert secret_problems(entries, host_vars, ["cache", "app"], upstream=False) == [
+    assert secret_problems(entries, host_vars, ["cache", "app"], ["redis", "backend"]) == [
         "ragstack_api_keys[1] (ci).key is shorter than 16 characters"
     ]
-    assert secret_problems(entries, host_vars, ["lb"]) == [
-        "ragstack_grafana_secret_key is not set (define it in the vault)"
-    ]
+    assert secret_problems(
+        entries, host_vars, ["monitoring", "backup_remote"], ["grafana", "backup"]
+    ) == ["ragstack_grafana_secret_key is not set (define it in the vault)"]
 
 
 def site_roles() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
