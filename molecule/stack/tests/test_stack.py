@@ -66,23 +66,47 @@ def test_every_tier_is_up(host):
     assert request(host, "GET", f"{UI}/_health").status == 200
 
 
+def cpu_busy(host, seconds: int = 10) -> float:
+    """Busy share of the CPUs over some seconds (/proc/stat: a container sees its machine's)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in host.check_output("head -1 /proc/stat").split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    total, idle = sample()
+    time.sleep(seconds)
+    total2, idle2 = sample()
+    return 1 - (idle2 - idle) / (total2 - total)
+
+
 def test_a_fresh_deploy_is_quiet(host):
     """Right after site.yml (before the restarts below): no alert fires or is pending in Prometheus
-    and none reached Alertmanager, except the always-firing Watchdog (which proves the path)."""
+    and none reached Alertmanager, except the always-firing Watchdog (which proves the path).
+    HostHighCpu is about the machine the lab shares with other jobs, not the deploy: it is accepted
+    only while that machine's CPUs are measured busy above the alert's 80 % here too."""
 
-    def alerts() -> tuple[list[str], list[str]]:
+    def alerts(busy: bool = False) -> tuple[list[str], list[str]]:
         rules = request(host, "GET", f"{PROMETHEUS}/api/v1/alerts").json()["data"]["alerts"]
         received = request(host, "GET", f"{ALERTMANAGER}/api/v2/alerts?active=true").json()
         return (
-            sorted(f"{a['labels']['alertname']} {a['state']} {a['labels']}" for a in rules),
-            sorted(f"{a['labels']['alertname']} {a['labels']}" for a in received),
+            sorted(
+                f"{a['labels']['alertname']} {a['state']} {a['labels']}"
+                for a in rules
+                if not (busy and a["labels"]["alertname"] == "HostHighCpu")
+            ),
+            sorted(
+                f"{a['labels']['alertname']} {a['labels']}"
+                for a in received
+                if not (busy and a["labels"]["alertname"] == "HostHighCpu")
+            ),
         )
 
     deadline = time.monotonic() + 150  # rule evaluation, then Alertmanager's group_wait
     while not any(a.startswith("Watchdog") for a in alerts()[1]) and time.monotonic() < deadline:
         time.sleep(5)
-    in_prometheus, in_alertmanager = alerts()
-    print(f"\nPrometheus: {in_prometheus}\nAlertmanager: {in_alertmanager}")
+    busy = cpu_busy(host)
+    in_prometheus, in_alertmanager = alerts(busy=busy > 0.8)
+    print(f"\nCPU busy {busy:.0%}\nPrometheus: {in_prometheus}\nAlertmanager: {in_alertmanager}")
     assert [a.split(" ")[:2] for a in in_prometheus] == [["Watchdog", "firing"]], in_prometheus
     assert [a.split(" ")[0] for a in in_alertmanager] == ["Watchdog"], in_alertmanager
     # The exporter really reads Redis (RedisDown's metric), through its own ACL user.
