@@ -76,14 +76,11 @@ def weakness(value: Any, min_length: int) -> str:
 
 
 def _lookup(host_vars: Mapping[str, Any], name: str) -> tuple[bool, Any]:
-    try:
-        if name not in host_vars:
-            return False, None
-        value = host_vars[name]
-        # A reference to an undefined variable (e.g. a vault variable not loaded) is not set.
-        return True, None if isinstance(value, Undefined) else value
-    except Exception:
-        return True, None
+    if name not in host_vars:
+        return False, None
+    value = host_vars[name]
+    # An undefined reference (a vault variable not loaded, a failed lookup) counts as not set.
+    return True, None if isinstance(value, Undefined) else value
 
 
 def secret_problems(
