@@ -8,7 +8,7 @@ import pytest
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from checks import reachable
+from checks import reachable, unit_exposure
 
 HOSTS = ["common-debian12", "common-debian13"]
 
@@ -116,6 +116,15 @@ def test_intrusion_detection(host):
     jails = host.check_output("fail2ban-client status")
     assert "sshd" in jails
     assert host.package("rkhunter").is_installed
+    # Sandboxed by a drop-in (the stock unit scores 9.6), and it still bans through nftables.
+    exposure = unit_exposure(host, "fail2ban.service")
+    print(f"\nsystemd-analyze security fail2ban.service: {exposure}")
+    assert exposure <= 5.0
+    host.check_output("fail2ban-client set sshd banip 192.0.2.7")
+    try:
+        assert "192.0.2.7" in host.check_output("nft list ruleset")
+    finally:
+        host.check_output("fail2ban-client set sshd unbanip 192.0.2.7")
 
 
 def test_legacy_packages_absent(host):

@@ -1,6 +1,7 @@
 """The whole stack (site.yml) on one host, end to end, and its firewall seen from outside."""
 
 import json
+import os
 import re
 import shlex
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
@@ -21,9 +23,20 @@ UI = "http://127.0.0.1:3000"
 # Where clients reach the API and the UI: nginx on 443.
 ENTRY = "https://127.0.0.1"
 PROMETHEUS = "http://127.0.0.1:9090"
+ALERTMANAGER = "http://127.0.0.1:9093"
+DEMO = Path(__file__).resolve().parents[3] / "scripts" / "demo"
 # Our own units (<= 2.0) and the distribution's (<= 5.0, sandboxed by drop-ins).
 OWN_UNITS = ["ragstack-backend", "ragstack-worker", "ragstack-ui", "chromadb", "ragstack-llm"]
-DISTRO_UNITS = ["redis-server", "nginx", "prometheus", "prometheus-alertmanager"]
+DISTRO_UNITS = [
+    "redis-server",
+    "nginx",
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-node-exporter",
+    "prometheus-redis-exporter",
+    "prometheus-nginx-exporter",
+    "prometheus-blackbox-exporter",
+]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +64,133 @@ def test_every_tier_is_up(host):
     # The backend's LLM settings came from the inventory's llm group (no hand editing).
     assert checks["llm"]["ok"] and "model smollm2" in checks["llm"]["detail"], checks
     assert request(host, "GET", f"{UI}/_health").status == 200
+
+
+def cpu_busy(host, seconds: int = 10) -> float:
+    """Busy share of the CPUs: the larger of /proc/stat sampled over some seconds and the 5-minute
+    load average per CPU (a container sees its machine's)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in host.check_output("head -1 /proc/stat").split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    total, idle = sample()
+    time.sleep(seconds)
+    total2, idle2 = sample()
+    load5 = float(host.check_output("cut -d' ' -f2 /proc/loadavg")) / int(
+        host.check_output("nproc")
+    )
+    return max(1 - (idle2 - idle) / (total2 - total), load5)
+
+
+def test_a_fresh_deploy_is_quiet(host):
+    """Right after site.yml (before the restarts below): no alert fires in Prometheus and none
+    reached Alertmanager, except the always-firing Watchdog (which proves the path). Pending alerts
+    are shown. HostHighCpu reports the machine the lab shares with other jobs, not the deploy: it
+    is accepted only while that machine is measured busy above the alert's 80 % here too (a first
+    run at load 14 on 2 cores had it pending)."""
+
+    def alerts() -> tuple[list[dict], list[str]]:
+        rules = request(host, "GET", f"{PROMETHEUS}/api/v1/alerts").json()["data"]["alerts"]
+        received = request(host, "GET", f"{ALERTMANAGER}/api/v2/alerts?active=true").json()
+        return rules, sorted(a["labels"]["alertname"] for a in received)
+
+    deadline = time.monotonic() + 150  # rule evaluation, then Alertmanager's group_wait
+    while "Watchdog" not in alerts()[1] and time.monotonic() < deadline:
+        time.sleep(5)
+    busy = cpu_busy(host)
+    rules, received = alerts()
+    accepted = {"Watchdog"} | ({"HostHighCpu"} if busy > 0.8 else set())
+    firing = sorted(a["labels"]["alertname"] for a in rules if a["state"] == "firing")
+    pending = sorted(a["labels"]["alertname"] for a in rules if a["state"] == "pending")
+    print(f"\nCPU busy {busy:.0%}; firing {firing}, pending {pending}; Alertmanager {received}")
+    assert "Watchdog" in firing and set(firing) <= accepted, firing
+    assert "Watchdog" in received and set(received) <= accepted, received
+    # The exporter really reads Redis (RedisDown's metric), through its own ACL user.
+    metrics = request(host, "GET", "http://127.0.0.1:9121/metrics").text
+    assert re.search(r"^redis_up 1$", metrics, re.M), metrics[-500:]
+
+
+def test_no_converge_of_site_yml_warned():
+    """The converge and idempotence runs of site.yml (ANSIBLE_LOG_PATH, molecule.yml); the check
+    run before them (test_sequence) is shown, not judged: on a fresh host it cannot set owners
+    that do not exist yet."""
+    runs: dict[str, list[str]] = {}
+    for line in Path(os.environ["ANSIBLE_LOG_PATH"]).read_text().splitlines():
+        if pid := re.search(r" p=(\d+) ", line):
+            runs.setdefault(pid.group(1), []).append(line)
+    site_runs = [
+        lines for lines in runs.values() if any("PLAY [Validate every host" in x for x in lines)
+    ]
+    assert len(site_runs) == 3, list(runs)  # check, converge, idempotence
+    check, *converges = [[line for line in lines if "[WARNING]" in line] for lines in site_runs]
+    print(f"\nwarnings of the check run: {check}")
+    warnings = [line for lines in converges for line in lines]
+    assert not warnings, warnings
+
+
+def inventory_secrets() -> list[str]:
+    """The secret values of this scenario's inventory (molecule.yml)."""
+    scenario = yaml.safe_load((Path(__file__).resolve().parents[1] / "molecule.yml").read_text())
+    variables = scenario["provisioner"]["inventory"]["group_vars"]["all"]
+    values = [
+        value
+        for name, value in variables.items()
+        if re.search(r"password|token|secret|_key$", name) and isinstance(value, str)
+    ]
+    values += [entry["key"] for entry in variables["ragstack_api_keys"] if "key" in entry]
+    assert len(values) >= 8, values
+    return values
+
+
+def test_no_secret_in_the_output_of_site_yml_or_the_journal(host):
+    """Every site.yml run (check, converge, idempotence: ANSIBLE_LOG_PATH) and the host's journal
+    (where modules log their arguments unless no_log) hold none of the inventory's secret values."""
+    output = Path(os.environ["ANSIBLE_LOG_PATH"]).read_text()
+    journal = host.check_output("journalctl --no-pager -o cat")
+    assert len(journal) > 10_000
+    leaks = [
+        f"{where}: {value[:12]}..."
+        for value in inventory_secrets()
+        for where, text in [("ansible output", output), ("journal", journal)]
+        if value in text
+    ]
+    assert not leaks, leaks
+
+
+def demo_urls() -> list[str]:
+    """The browsable URLs scripts/demo prints (not its curl examples), for the host at LB."""
+    message = DEMO.read_text().split("<<MSG\n")[1].split("\nMSG")[0].replace("\\\\\n", " ")
+    urls = []
+    for line in message.splitlines():
+        if "curl" in line:
+            continue
+        for url in re.findall(r"(?:https?://\$\{lb\}|\$\{api\})[^\s)\"']*", line):
+            if "..." not in url:
+                urls.append(url.replace("${api}", "https://${lb}"))
+    return urls
+
+
+def test_every_url_the_demo_prints_answers_200(host, address):
+    urls = demo_urls()
+    assert any(":9090/" in u for u in urls) and any(":9093/" in u for u in urls), urls
+    for url in urls:
+        answer = request(host, "GET", url.replace("${lb}", address))
+        assert answer.status == 200, (url, answer)
+
+
+def test_nginx_prefers_its_own_cipher_order(host):
+    """A TLS 1.2 client listing CHACHA20 first still gets the server's first choice, AES128-GCM."""
+    offered = ":".join(
+        f"ECDHE-{key}-{suite}"
+        for suite in ["CHACHA20-POLY1305", "AES128-GCM-SHA256"]
+        for key in ["RSA", "ECDSA"]
+    )
+    session = host.run(
+        f"openssl s_client -connect 127.0.0.1:443 -tls1_2 -cipher {offered} </dev/null 2>&1"
+    )
+    negotiated = re.search(r"Cipher is (\S+)", session.stdout)
+    assert negotiated and "AES128-GCM" in negotiated.group(1), session.stdout[-800:]
 
 
 @pytest.mark.parametrize(
