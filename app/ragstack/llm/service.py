@@ -17,30 +17,13 @@ from ragstack.llm.admission import GenerationLimiter, Slot
 from ragstack.llm.base import Message
 from ragstack.llm.citations import CitationRewriter, rewrite
 from ragstack.llm.extractive import extractive_answer
+from ragstack.llm.prompt import build_messages
 from ragstack.llm.resilience import ResilientLlm
 from ragstack.observability.metrics import CHAT_ANSWERS
 from ragstack.retrieval.service import Hit, RetrievalService
 
 log = logging.getLogger(__name__)
 
-SYSTEM_PROMPT = (
-    "You answer questions using only the numbered context passages provided. "
-    "Cite the passages you use with their number in square brackets, like [1] or [2][3]. "
-    "If the passages do not contain the answer, say that you do not know. Be concise."
-)
-# Closes every question: small models follow the citation format from a worked example and a
-# last-line reminder far more reliably than from the system prompt alone (SmolLM2-135M, greedy, 5
-# lab questions: 3 answers cited with both, 1 without them).
-ANSWER_INSTRUCTION = "Answer in one sentence and cite the passage number, like [1]."
-EXAMPLE = (
-    Message(
-        "user",
-        "Context passages:\n\n[1] Office\nThe office opens at 08:00 on weekdays.\n\n"
-        "[2] Parking\nVisitors park in lot C.\n\nQuestion: Where do visitors park?\n"
-        f"{ANSWER_INSTRUCTION}",
-    ),
-    Message("assistant", "Visitors park in lot C [2]."),
-)
 NO_CONTEXT_ANSWER = "I found nothing in this collection that answers the question."
 
 
@@ -54,23 +37,6 @@ class ChatAnswer:
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
-
-
-def build_messages(question: str, hits: list[Hit], history: list[dict[str, Any]]) -> list[Message]:
-    context = "\n\n".join(
-        f"[{n}] {h.title}{f' - {h.section}' if h.section else ''}"
-        f"{f' (page {h.page})' if h.page else ''}\n{h.text}"
-        for n, h in enumerate(hits, start=1)
-    )
-    messages = [Message("system", SYSTEM_PROMPT), *EXAMPLE]
-    messages += [Message(m["role"], m["content"]) for m in history]
-    messages.append(
-        Message(
-            "user",
-            f"Context passages:\n\n{context}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}",
-        )
-    )
-    return messages
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
