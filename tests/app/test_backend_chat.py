@@ -95,6 +95,7 @@ def test_streaming_events_in_order(client, new_collection):
         "mode": "llm",
         "degraded": False,
         "conversation_id": citations["conversation_id"],
+        "excluded": 0,
     }
     saved = client.get(f"/v1/conversations/{done['conversation_id']}").json()
     assert saved["messages"][-1]["content"] == streamed

@@ -230,3 +230,10 @@ def screen(text: str) -> Screening:
     variants = (folded, folded.replace("-", ""))
     matched = [rule for rule in RULES if any(rule.pattern.search(v) for v in variants)]
     return Screening(sum(r.weight for r in matched), tuple(r.name for r in matched))
+
+
+def screening_metadata(*parts: str | None) -> dict[str, float | bool]:
+    """What the worker stores with a chunk: the score of its text (title and heading included,
+    as the prompt shows them) and whether it is flagged."""
+    screening = screen("\n".join(p for p in parts if p))
+    return {"injection_score": screening.score, "injection_suspect": screening.flagged}

@@ -44,7 +44,8 @@ def passage(number: int, source: str, text: str) -> str:
 
 
 def source_of(hit: Hit) -> str:
-    section = f" - {hit.section}" if hit.section else ""
+    # A document's first heading is often both its title and the section: said once.
+    section = f" - {hit.section}" if hit.section and hit.section != hit.title else ""
     page = f" (page {hit.page})" if hit.page else ""
     return f"{hit.title}{section}{page}"
 

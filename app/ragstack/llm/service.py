@@ -34,6 +34,8 @@ class ChatAnswer:
     conversation_id: str
     mode: str
     degraded: bool
+    # Passages retrieved but left out of the prompt: flagged, under the policy ``exclude``.
+    excluded: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -53,6 +55,7 @@ class ChatService:
         llm: ResilientLlm | None,
         limiter: GenerationLimiter,
         max_turns: int,
+        exclude_flagged: bool = False,
     ) -> None:
         self._retrieval = retrieval
         self._catalog = catalog
@@ -61,14 +64,17 @@ class ChatService:
         self._llm = llm
         self._limiter = limiter
         self._max_turns = max_turns
+        self._exclude_flagged = exclude_flagged
 
     async def _prepare(
         self, collection: str, message: str, top_k: int, conversation: Conversation
-    ) -> tuple[list[Hit], list[dict[str, Any]]]:
+    ) -> tuple[list[Hit], list[dict[str, Any]], int]:
+        """The passages for the prompt, the conversation so far, how many passages were left out."""
         hits = await self._retrieval.search(collection, message, top_k)
+        kept = [h for h in hits if not (self._exclude_flagged and h.flagged)]
         history = await self._conversations.history(*conversation, 2 * self._max_turns)
         history = [{"role": m["role"], "content": m["content"]} for m in history]
-        return hits, history
+        return kept, history, len(hits) - len(kept)
 
     async def _remember(
         self, conversation: Conversation, message: str, answer: str, citations: list[dict[str, Any]]
@@ -96,8 +102,10 @@ class ChatService:
         self, collection: str, message: str, top_k: int, conversation_id: str | None, owner: str
     ) -> ChatAnswer:
         conversation = Conversation(owner, conversation_id or uuid.uuid4().hex)
-        hits, history = await self._prepare(collection, message, top_k, conversation)
-        cache_key = self._cache.key("answer", collection, q=normalize_query(message), k=top_k)
+        hits, history, excluded = await self._prepare(collection, message, top_k, conversation)
+        cache_key = self._cache.key(
+            "answer", collection, q=normalize_query(message), k=top_k, x=self._exclude_flagged
+        )
         record, (cached,) = await self._catalog.get_collection_with(collection, [cache_key])
         at = (record.store_name, record.version)
         text: str | None = None
@@ -119,7 +127,7 @@ class ChatService:
         text, citations = rewrite(text or self._fallback(message, hits), hits)
         await self._remember(conversation, message, text, citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
-        return ChatAnswer(text, citations, conversation.id, mode, degraded)
+        return ChatAnswer(text, citations, conversation.id, mode, degraded, excluded)
 
     async def stream(
         self, collection: str, message: str, top_k: int, conversation_id: str | None, owner: str
@@ -128,9 +136,9 @@ class ChatService:
         that first cites a passage (each holds the whole list so far), then done (or error after
         a partial answer). A busy host refuses here, before the response starts (503)."""
         conversation = Conversation(owner, conversation_id or uuid.uuid4().hex)
-        hits, history = await self._prepare(collection, message, top_k, conversation)
+        hits, history, excluded = await self._prepare(collection, message, top_k, conversation)
         slot = await self._limiter.acquire() if hits and self._llm is not None else None
-        return self._events(conversation, message, hits, history, slot)
+        return self._events(conversation, message, hits, history, slot, excluded)
 
     async def _events(
         self,
@@ -139,6 +147,7 @@ class ChatService:
         hits: list[Hit],
         history: list[dict[str, Any]],
         slot: Slot | None,
+        excluded: int = 0,
     ) -> AsyncIterator[str]:
         rewriter = CitationRewriter(hits)
         parts: list[str] = []
@@ -185,4 +194,5 @@ class ChatService:
             yield sse("token", {"text": rest})
         await self._remember(conversation, message, "".join(parts), rewriter.citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
-        yield sse("done", {"mode": mode, "degraded": degraded, "conversation_id": conversation.id})
+        done = {"mode": mode, "degraded": degraded, "conversation_id": conversation.id}
+        yield sse("done", {**done, "excluded": excluded})
