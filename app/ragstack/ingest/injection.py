@@ -24,7 +24,11 @@ from dataclasses import dataclass
 
 THRESHOLD = 3.0
 
-_AI = r"(?:ai|a\.i\.|llms?|large language models?|language models?|chatbots?|chat ?gpt|gpt|bots?|assistants?|models?|summari[sz]ers?|agents?)"  # noqa: E501
+# Words for the model a document may address.
+_AI = (
+    r"(?:ai|a\.i\.|llms?|large language models?|language models?|chatbots?|chat ?gpt|gpt|bots?"
+    r"|assistants?|models?|summari[sz]ers?|agents?)"
+)
 _VERB_REPLY = r"(?:say|reply|respond|answer|output|print|write|state|claim|tell)"
 _SECRET = (
     r"(?:system prompt|initial prompt|hidden (?:prompt|instructions?|configuration|notes?)"
