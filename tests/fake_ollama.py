@@ -17,7 +17,8 @@ Behaviour is switched at run time with ``POST /_control {"mode": ...}``:
   invent      misbehaves on citations: cites passage [1], passages that were never given
               ([7], [0], [2, 99]), and streams in 3-character pieces so markers split across
               tokens
-``GET /_stats`` returns how many chat calls were received (to check caching and retries).
+``GET /_stats`` returns how many chat calls were received (to check caching and retries);
+``GET /_last`` the messages of the last chat call (to check what the model was given).
 
 Run: ``python tests/fake_ollama.py --port 11434 [--model fake-llm]``.
 """
@@ -33,14 +34,14 @@ import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATE = {"mode": "ok", "chat_calls": 0, "embed_calls": 0, "model": "fake-llm"}
+STATE = {"mode": "ok", "chat_calls": 0, "embed_calls": 0, "model": "fake-llm", "last": []}
 DIMENSIONS = 64
 LOCK = threading.Lock()
 
 
 def answer_for(messages: list[dict], mode: str = "ok") -> str:
     prompt = messages[-1]["content"] if messages else ""
-    match = re.search(r"\[1\][^\n]*\n(.+?)(?:\n\n\[2\]|\n\nQuestion:|$)", prompt, re.S)
+    match = re.search(r'<passage id="1"[^>\n]*>\n(.+?)\n</passage>', prompt, re.S)
     if not match:
         return "I do not know."
     first = re.split(r"(?<=[.!?])\s", match.group(1).strip(), maxsplit=1)[0]
@@ -91,6 +92,8 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/_stats":
             stats = {k: STATE[k] for k in ("chat_calls", "embed_calls", "mode")}
             self._json(200, stats)
+        elif self.path == "/_last":
+            self._json(200, {"messages": STATE["last"]})
         else:
             self._json(404, {"error": "not found"})
 
@@ -116,6 +119,7 @@ class Handler(BaseHTTPRequestHandler):
         openai = self.path.startswith("/v1/")
         with LOCK:
             STATE["chat_calls"] += 1
+            STATE["last"] = body.get("messages", [])
             mode = STATE["mode"]
         if mode == "fail":
             self._json(500, {"error": "simulated failure"})

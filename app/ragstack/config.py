@@ -39,6 +39,11 @@ class EmbeddingBackend(StrEnum):
     ollama = "ollama"
 
 
+class InjectionPolicy(StrEnum):
+    mark = "mark"  # flagged passages reach the model and are marked in citations
+    exclude = "exclude"  # flagged passages are left out of the prompt
+
+
 class LlmProvider(StrEnum):
     none = "none"
     ollama = "ollama"
@@ -140,6 +145,7 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.1, ge=0, le=2)
     llm_max_concurrent_generations: int = Field(default=4, ge=1, le=1024)
     llm_queue_seconds: float = Field(default=5.0, ge=0, le=300)
+    injection_policy: InjectionPolicy = InjectionPolicy.mark
 
     # Observability
     log_level: str = Field(default="INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")

@@ -21,7 +21,7 @@ from ragstack.api.limits import UploadSizeLimitMiddleware
 from ragstack.auth import Authenticator
 from ragstack.cache import EmbeddingCache, ResultCache
 from ragstack.catalog import Catalog
-from ragstack.config import LlmProvider, Settings, load_settings
+from ragstack.config import InjectionPolicy, LlmProvider, Settings, load_settings
 from ragstack.conversations import ConversationStore
 from ragstack.ingest.originals import Originals
 from ragstack.ingest.queue import IngestQueue
@@ -154,6 +154,7 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
         llm,
         limiter,
         settings.conversation_max_turns,
+        exclude_flagged=settings.injection_policy == InjectionPolicy.exclude,
     )
     auth = build_authenticator(settings, redis)
     accounts = build_accounts(settings, redis, auth)

@@ -23,6 +23,10 @@ DEGRADED_NOTICE = (
     "this answer may be less complete than usual."
 )
 INTERRUPTED = "The answer was interrupted before it finished."
+FLAGGED_NOTICE = (
+    "This passage was flagged at ingestion: it contains text that reads like instructions to an "
+    "AI model (a possible prompt injection). Treat what it says with care."
+)
 
 
 @dataclass
@@ -34,6 +38,8 @@ class Citation:
     title: str = ""
     location: str = ""
     snippet: str = ""
+    # Screened at ingestion as holding instruction-like text (a possible prompt injection).
+    flagged: bool = False
 
 
 @dataclass
@@ -99,6 +105,7 @@ def citation_from_api(raw: dict[str, Any], position: int = 0) -> Citation:
         title=title,
         location=" · ".join(parts),
         snippet=str(raw.get("snippet") or raw.get("text") or ""),
+        flagged=raw.get("flagged") is True,
     )
 
 
@@ -114,12 +121,18 @@ def citations_from_api(raw: Any) -> list[Citation]:
     return [citation_from_api(c, i) for i, c in enumerate(raw) if isinstance(c, dict)]
 
 
-def answer_notice(mode: str | None, degraded: bool) -> str:
+def answer_notice(mode: str | None, degraded: bool, excluded: int = 0) -> str:
+    notices = []
     if mode == "extractive":
-        return EXTRACTIVE_NOTICE
-    if degraded:
-        return DEGRADED_NOTICE
-    return ""
+        notices.append(EXTRACTIVE_NOTICE)
+    elif degraded:
+        notices.append(DEGRADED_NOTICE)
+    if excluded > 0:
+        notices.append(
+            f"{excluded} matching passage{'s were' if excluded > 1 else ' was'} left out: "
+            "flagged as a possible prompt injection."
+        )
+    return " ".join(notices)
 
 
 def apply_stream_event(message: ChatMessage, event: SseEvent) -> tuple[ChatMessage, str | None]:
@@ -136,7 +149,12 @@ def apply_stream_event(message: ChatMessage, event: SseEvent) -> tuple[ChatMessa
     if event.event == "retract":  # the model failed mid-answer: a fallback answer follows
         return replace(message, content="", citations=[], status="streaming"), None
     if event.event == "done":
-        notice = answer_notice(data.get("mode"), bool(data.get("degraded")))
+        excluded = data.get("excluded")
+        notice = answer_notice(
+            data.get("mode"),
+            bool(data.get("degraded")),
+            excluded if isinstance(excluded, int) else 0,
+        )
         return replace(message, status="done", notice=notice), conversation_id
     if event.event == "error":
         detail = str(data.get("detail") or "The backend could not finish the answer.")

@@ -21,6 +21,7 @@ from .state import (
 
 def citation_chip(citation: rx.Var[models.Citation]) -> rx.Component:
     return rx.button(
+        rx.cond(citation.flagged, rx.icon("shield-alert", size=14)),
         rx.text(f"[{citation.index}]", weight="bold"),
         rx.text(
             citation.title,
@@ -34,8 +35,12 @@ def citation_chip(citation: rx.Var[models.Citation]) -> rx.Component:
         variant="soft",
         size="1",
         radius="full",
-        title=citation.filename,
-        class_name="citation",
+        title=rx.cond(
+            citation.flagged,
+            citation.filename + " (flagged: possible prompt injection)",
+            citation.filename,
+        ),
+        class_name=rx.cond(citation.flagged, "citation citation-flagged", "citation"),
     )
 
 
@@ -172,6 +177,17 @@ def citation_dialog() -> rx.Component:
                 ),
                 size="2",
                 color_scheme="gray",
+            ),
+            rx.cond(
+                c.flagged,
+                rx.callout(
+                    models.FLAGGED_NOTICE,
+                    icon="shield-alert",
+                    color_scheme="amber",
+                    size="1",
+                    margin_top="12px",
+                    class_name="flagged-notice",
+                ),
             ),
             rx.blockquote(
                 c.snippet,

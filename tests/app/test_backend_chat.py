@@ -95,6 +95,7 @@ def test_streaming_events_in_order(client, new_collection):
         "mode": "llm",
         "degraded": False,
         "conversation_id": citations["conversation_id"],
+        "excluded": 0,
     }
     saved = client.get(f"/v1/conversations/{done['conversation_id']}").json()
     assert saved["messages"][-1]["content"] == streamed
@@ -257,6 +258,7 @@ def test_stream_broken_midway_is_retracted_for_the_extractive_answer(backend_fac
             "mode": "extractive",
             "degraded": True,
             "conversation_id": events[0][1]["conversation_id"],
+            "excluded": 0,
         },
     )
 

@@ -71,8 +71,9 @@ def test_hit_shape(client, corpus):
         "section",
         "text",
         "score",
+        "flagged",
     }
-    assert hit["title"] == "VPN" and hit["section"] == "VPN"
+    assert hit["title"] == "VPN" and hit["section"] == "VPN" and hit["flagged"] is False
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])

@@ -47,6 +47,21 @@ def test_full_stream_builds_a_cited_answer():
     assert citation.snippet.startswith("Employees get 30 days")
 
 
+def test_a_flagged_source_is_marked_and_excluded_passages_are_told():
+    message, _ = play(
+        [
+            SseEvent(
+                "citations", {"citations": [CITATION, {**CITATION, "index": 2, "flagged": True}]}
+            ),
+            SseEvent("done", {"mode": "llm", "degraded": False, "excluded": 2}),
+        ]
+    )
+    assert [c.flagged for c in message.citations] == [False, True]
+    assert message.notice.startswith("2 matching passages were left out")
+    # A value that is not exactly true (an old backend, a string) marks nothing.
+    assert not models.citation_from_api({**CITATION, "flagged": "yes"}).flagged
+
+
 def test_tokens_switch_pending_to_streaming():
     message, _ = models.apply_stream_event(pending(), SseEvent("token", {"text": "Hi"}))
     assert message.status == "streaming"

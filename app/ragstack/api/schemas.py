@@ -109,6 +109,9 @@ class HitView(BaseModel):
     section: str | None
     text: str
     score: float
+    flagged: bool = Field(
+        default=False, description="Screened at ingestion as holding instruction-like text"
+    )
 
 
 class QueryResponse(BaseModel):
@@ -133,6 +136,9 @@ class Citation(BaseModel):
     page: int | None
     section: str | None
     snippet: str
+    flagged: bool = Field(
+        default=False, description="Screened at ingestion as holding instruction-like text"
+    )
 
 
 class ChatAnswerView(BaseModel):
@@ -141,6 +147,10 @@ class ChatAnswerView(BaseModel):
     conversation_id: str
     mode: Literal["llm", "extractive"]
     degraded: bool
+    excluded: int = Field(
+        default=0,
+        description="Flagged passages left out of the prompt (RAGSTACK_INJECTION_POLICY=exclude)",
+    )
 
 
 class ConversationMessage(BaseModel):

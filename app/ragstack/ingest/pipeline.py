@@ -15,9 +15,12 @@ import time
 from enum import StrEnum
 from typing import Any
 
+import anyio
+
 from ragstack.catalog import Catalog, Document
 from ragstack.errors import InvalidInputError, NotFoundError, RagstackError
 from ragstack.ingest.chunking import Chunk
+from ragstack.ingest.injection import screening_metadata
 from ragstack.ingest.originals import Originals
 from ragstack.ingest.safety import FORMATS_BY_CONTENT_TYPE
 from ragstack.ingest.sandbox import ParserSandbox
@@ -151,9 +154,12 @@ class DocumentPipeline:
                 vectors = await self._embedder.embed(
                     [f"{c.heading}\n{c.text}" if c.heading else c.text for c in batch]
                 )
+                screenings = await anyio.to_thread.run_sync(
+                    lambda b=batch: [screening_metadata(title, c.heading, c.text) for c in b]
+                )
                 metadatas = []
-                for chunk in batch:
-                    metadata = dict(base, chunk_index=chunk.index)
+                for chunk, screening in zip(batch, screenings, strict=True):
+                    metadata = dict(base, chunk_index=chunk.index, **screening)
                     if chunk.page is not None:
                         metadata["page"] = chunk.page
                     if chunk.heading:

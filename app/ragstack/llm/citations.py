@@ -32,6 +32,7 @@ def citation_view(number: int, hit: Hit) -> dict[str, Any]:
         "page": hit.page,
         "section": hit.section,
         "snippet": hit.text[:SNIPPET_CHARS],
+        "flagged": hit.flagged,
     }
 
 

@@ -17,30 +17,13 @@ from ragstack.llm.admission import GenerationLimiter, Slot
 from ragstack.llm.base import Message
 from ragstack.llm.citations import CitationRewriter, rewrite
 from ragstack.llm.extractive import extractive_answer
+from ragstack.llm.prompt import build_messages
 from ragstack.llm.resilience import ResilientLlm
 from ragstack.observability.metrics import CHAT_ANSWERS
 from ragstack.retrieval.service import Hit, RetrievalService
 
 log = logging.getLogger(__name__)
 
-SYSTEM_PROMPT = (
-    "You answer questions using only the numbered context passages provided. "
-    "Cite the passages you use with their number in square brackets, like [1] or [2][3]. "
-    "If the passages do not contain the answer, say that you do not know. Be concise."
-)
-# Closes every question: small models follow the citation format from a worked example and a
-# last-line reminder far more reliably than from the system prompt alone (SmolLM2-135M, greedy, 5
-# lab questions: 3 answers cited with both, 1 without them).
-ANSWER_INSTRUCTION = "Answer in one sentence and cite the passage number, like [1]."
-EXAMPLE = (
-    Message(
-        "user",
-        "Context passages:\n\n[1] Office\nThe office opens at 08:00 on weekdays.\n\n"
-        "[2] Parking\nVisitors park in lot C.\n\nQuestion: Where do visitors park?\n"
-        f"{ANSWER_INSTRUCTION}",
-    ),
-    Message("assistant", "Visitors park in lot C [2]."),
-)
 NO_CONTEXT_ANSWER = "I found nothing in this collection that answers the question."
 
 
@@ -51,26 +34,11 @@ class ChatAnswer:
     conversation_id: str
     mode: str
     degraded: bool
+    # Passages retrieved but left out of the prompt: flagged, under the policy ``exclude``.
+    excluded: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
-
-
-def build_messages(question: str, hits: list[Hit], history: list[dict[str, Any]]) -> list[Message]:
-    context = "\n\n".join(
-        f"[{n}] {h.title}{f' - {h.section}' if h.section else ''}"
-        f"{f' (page {h.page})' if h.page else ''}\n{h.text}"
-        for n, h in enumerate(hits, start=1)
-    )
-    messages = [Message("system", SYSTEM_PROMPT), *EXAMPLE]
-    messages += [Message(m["role"], m["content"]) for m in history]
-    messages.append(
-        Message(
-            "user",
-            f"Context passages:\n\n{context}\n\nQuestion: {question}\n{ANSWER_INSTRUCTION}",
-        )
-    )
-    return messages
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
@@ -87,6 +55,7 @@ class ChatService:
         llm: ResilientLlm | None,
         limiter: GenerationLimiter,
         max_turns: int,
+        exclude_flagged: bool = False,
     ) -> None:
         self._retrieval = retrieval
         self._catalog = catalog
@@ -95,14 +64,17 @@ class ChatService:
         self._llm = llm
         self._limiter = limiter
         self._max_turns = max_turns
+        self._exclude_flagged = exclude_flagged
 
     async def _prepare(
         self, collection: str, message: str, top_k: int, conversation: Conversation
-    ) -> tuple[list[Hit], list[dict[str, Any]]]:
+    ) -> tuple[list[Hit], list[dict[str, Any]], int]:
+        """The passages for the prompt, the conversation so far, how many passages were left out."""
         hits = await self._retrieval.search(collection, message, top_k)
+        kept = [h for h in hits if not (self._exclude_flagged and h.flagged)]
         history = await self._conversations.history(*conversation, 2 * self._max_turns)
         history = [{"role": m["role"], "content": m["content"]} for m in history]
-        return hits, history
+        return kept, history, len(hits) - len(kept)
 
     async def _remember(
         self, conversation: Conversation, message: str, answer: str, citations: list[dict[str, Any]]
@@ -130,8 +102,10 @@ class ChatService:
         self, collection: str, message: str, top_k: int, conversation_id: str | None, owner: str
     ) -> ChatAnswer:
         conversation = Conversation(owner, conversation_id or uuid.uuid4().hex)
-        hits, history = await self._prepare(collection, message, top_k, conversation)
-        cache_key = self._cache.key("answer", collection, q=normalize_query(message), k=top_k)
+        hits, history, excluded = await self._prepare(collection, message, top_k, conversation)
+        cache_key = self._cache.key(
+            "answer", collection, q=normalize_query(message), k=top_k, x=self._exclude_flagged
+        )
         record, (cached,) = await self._catalog.get_collection_with(collection, [cache_key])
         at = (record.store_name, record.version)
         text: str | None = None
@@ -153,7 +127,7 @@ class ChatService:
         text, citations = rewrite(text or self._fallback(message, hits), hits)
         await self._remember(conversation, message, text, citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
-        return ChatAnswer(text, citations, conversation.id, mode, degraded)
+        return ChatAnswer(text, citations, conversation.id, mode, degraded, excluded)
 
     async def stream(
         self, collection: str, message: str, top_k: int, conversation_id: str | None, owner: str
@@ -163,9 +137,9 @@ class ChatService:
         fails after some tokens, a retract event says to drop them and the extractive answer
         follows. A busy host refuses here, before the response starts (503)."""
         conversation = Conversation(owner, conversation_id or uuid.uuid4().hex)
-        hits, history = await self._prepare(collection, message, top_k, conversation)
+        hits, history, excluded = await self._prepare(collection, message, top_k, conversation)
         slot = await self._limiter.acquire() if hits and self._llm is not None else None
-        return self._events(conversation, message, hits, history, slot)
+        return self._events(conversation, message, hits, history, slot, excluded)
 
     async def _events(
         self,
@@ -174,6 +148,7 @@ class ChatService:
         hits: list[Hit],
         history: list[dict[str, Any]],
         slot: Slot | None,
+        excluded: int = 0,
     ) -> AsyncIterator[str]:
         rewriter = CitationRewriter(hits)
         parts: list[str] = []
@@ -217,4 +192,5 @@ class ChatService:
             yield sse("token", {"text": rest})
         await self._remember(conversation, message, "".join(parts), rewriter.citations)
         CHAT_ANSWERS.labels(mode, str(degraded).lower()).inc()
-        yield sse("done", {"mode": mode, "degraded": degraded, "conversation_id": conversation.id})
+        done = {"mode": mode, "degraded": degraded, "conversation_id": conversation.id}
+        yield sse("done", {**done, "excluded": excluded})

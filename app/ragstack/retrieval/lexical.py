@@ -28,7 +28,15 @@ CACHEDIR_TAG = (
 WRITER_HEAP_BYTES = 64 * 1024 * 1024
 _WORD = re.compile(r"\w+")
 # Fields of a chunk's metadata kept beside its text (the rest stays in ChromaDB).
-STORED_META = ("document_id", "filename", "title", "page", "section", "chunk_index")
+STORED_META = (
+    "document_id",
+    "filename",
+    "title",
+    "page",
+    "section",
+    "chunk_index",
+    "injection_suspect",
+)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ class Hit:
     section: str | None
     text: str
     score: float
+    # Screened at ingestion as holding instruction-like text (ragstack.ingest.injection).
+    flagged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -78,6 +80,7 @@ def _hit(candidate: Candidate, score: float) -> Hit:
         section=str(section) if section else None,
         text=candidate.text,
         score=round(score, 6),
+        flagged=metadata.get("injection_suspect") is True,
     )
 
 
