@@ -99,11 +99,17 @@ def test_half_open_exactly_at_the_reset_time_lets_one_trial_through():
     assert not breaker.allow()
 
 
-def test_a_successful_trial_closes_the_breaker():
+def trial_running(reset: float = 30.0) -> tuple[FakeClock, CircuitBreaker]:
+    """An opened breaker whose reset time has passed, with the one trial call let through."""
     clock = FakeClock()
-    breaker = open_breaker(clock, failures=2)
-    clock.now += 30
+    breaker = open_breaker(clock, reset=reset)
+    clock.now += reset + 15
     assert breaker.allow()
+    return clock, breaker
+
+
+def test_a_successful_trial_closes_the_breaker():
+    _, breaker = trial_running()
     breaker.success()
     assert breaker.state == "closed"
     # Closed again with a fresh count: one failure does not reopen it.
@@ -112,10 +118,7 @@ def test_a_successful_trial_closes_the_breaker():
 
 
 def test_a_failed_trial_reopens_for_a_full_reset_period():
-    clock = FakeClock()
-    breaker = open_breaker(clock, reset=30.0)
-    clock.now += 45
-    assert breaker.allow()
+    clock, breaker = trial_running(reset=30.0)
     breaker.failure()
     assert breaker.state == "open"
     clock.now += 29
