@@ -41,6 +41,11 @@ def cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def text_cell(text: str) -> str:
+    """Prose in a cell: a `<version>` would otherwise be taken for an HTML tag and vanish."""
+    return cell(text).replace("<", "&lt;")
+
+
 def prose(value: str | list[str] | None) -> str:
     if value is None:
         return ""
@@ -79,7 +84,7 @@ def description_cell(option: Spec) -> str:
         text += " One of " + ", ".join(code(str(c)) for c in option["choices"]) + "."
     if option.get("options"):
         text += " Keys below."
-    return cell(text)
+    return text_cell(text)
 
 
 def table(options: Mapping[str, Spec], title: str = "variable") -> Iterator[str]:
@@ -108,7 +113,8 @@ def render(specs: Mapping[str, Spec]) -> str:
     for entry_point, spec in specs.items():
         options = spec.get("options") or {}
         if entry_point != "main":
-            lines += [f"### Entry point `{entry_point}`", "", cell(spec["short_description"]), ""]
+            title = text_cell(spec["short_description"])
+            lines += [f"### Entry point `{entry_point}`", "", title, ""]
             if not options:
                 lines += ["No options.", ""]
                 continue
