@@ -7,7 +7,9 @@ cannot be made to fail on cue, and real waiting would make these tests slow.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from ragstack.errors import LlmUnavailableError
@@ -57,6 +59,13 @@ class ScriptedLlm:
 
     async def aclose(self) -> None:
         return None
+
+
+def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run in a thread of its own: the UI suites (Playwright's sync API) leave an event loop
+    running in the main thread, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 ASK = [Message("user", "hello?")]
@@ -134,12 +143,12 @@ def resilient(llm: ScriptedLlm, breaker: CircuitBreaker, retries: int = 2) -> Re
 def test_retryable_failures_are_retried_then_count_once_against_the_breaker():
     llm = ScriptedLlm(DOWN, DOWN, ["fine"])
     breaker = CircuitBreaker(1, 30.0, clock=FakeClock())
-    assert asyncio.run(resilient(llm, breaker).complete(ASK)) == "fine"
+    assert run(resilient(llm, breaker).complete(ASK)) == "fine"
     assert llm.calls == 3 and breaker.state == "closed"
 
     llm = ScriptedLlm(DOWN, DOWN, DOWN, ["never asked"])
     with pytest.raises(LlmUnavailableError, match="connection refused"):
-        asyncio.run(resilient(llm, breaker).complete(ASK))
+        run(resilient(llm, breaker).complete(ASK))
     assert llm.calls == 3  # one try + two retries
     assert breaker.state == "open"
 
@@ -148,7 +157,7 @@ def test_a_non_retryable_failure_is_not_retried():
     llm = ScriptedLlm(BAD_MODEL, ["never asked"])
     breaker = CircuitBreaker(5, 30.0, clock=FakeClock())
     with pytest.raises(LlmUnavailableError, match="no such model"):
-        asyncio.run(resilient(llm, breaker).complete(ASK))
+        run(resilient(llm, breaker).complete(ASK))
     assert llm.calls == 1
 
 
@@ -157,10 +166,10 @@ def test_an_open_breaker_refuses_without_calling_the_llm():
     llm = ScriptedLlm(["never asked"])
     service = resilient(llm, open_breaker(clock))
     with pytest.raises(LlmUnavailableError, match="circuit breaker is open"):
-        asyncio.run(service.complete(ASK))
+        run(service.complete(ASK))
     assert llm.calls == 0
     clock.now += 30  # half-open: the trial goes to the LLM and closes the breaker
-    assert asyncio.run(service.complete(ASK)) == "never asked"
+    assert run(service.complete(ASK)) == "never asked"
     assert service.breaker.state == "closed"
 
 
@@ -171,7 +180,7 @@ async def collect(stream: AsyncIterator[str]) -> list[str]:
 def test_a_stream_is_retried_only_before_its_first_token():
     breaker = CircuitBreaker(5, 30.0, clock=FakeClock())
     llm = ScriptedLlm(DOWN, (["Hel", "lo"], None))
-    assert asyncio.run(collect(resilient(llm, breaker).stream(ASK))) == ["Hel", "lo"]
+    assert run(collect(resilient(llm, breaker).stream(ASK))) == ["Hel", "lo"]
     assert llm.calls == 2
 
     llm = ScriptedLlm((["Hel"], DOWN), (["never asked"], None))
@@ -182,5 +191,5 @@ def test_a_stream_is_retried_only_before_its_first_token():
             received.append(token)
 
     with pytest.raises(LlmUnavailableError):
-        asyncio.run(consume())
+        run(consume())
     assert received == ["Hel"] and llm.calls == 1
