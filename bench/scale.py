@@ -63,10 +63,12 @@ async def bulk_load(env: dict[str, str], target_chunks: int, first_number: int) 
     """Ingest generated documents through the pipeline until the collection holds
     ``target_chunks``; returns the next document number."""
     from ragstack.catalog import Catalog, Document, DocumentStatus, utcnow
+    from ragstack.config import Settings
     from ragstack.ingest.originals import Originals
-    from ragstack.ingest.pipeline import ChunkingLimits, DocumentPipeline
+    from ragstack.ingest.pipeline import DocumentPipeline
     from ragstack.ingest.queue import IngestQueue
     from ragstack.ingest.safety import MARKDOWN
+    from ragstack.ingest.sandbox import ParserSandbox, limits_from
     from ragstack.retrieval.vectorstore import VectorStore
     from redis.asyncio import Redis
 
@@ -77,13 +79,10 @@ async def bulk_load(env: dict[str, str], target_chunks: int, first_number: int) 
     originals = Originals(Path(env["RAGSTACK_DATA_DIR"]))
     # A queue no worker reads: the bench processes what it admits itself.
     queue = IngestQueue(redis, prefix, "bulk-loader")
+    # The service's default parsing limits.
+    sandbox = ParserSandbox(limits_from(Settings()), 8)
     pipeline = DocumentPipeline(
-        catalog,
-        store,
-        RandomVectors(first_number),
-        originals,
-        ChunkingLimits(20_000_000, 2000, 800, 120),
-        "bulk-loader",
+        catalog, store, RandomVectors(first_number), originals, sandbox, "bulk-loader"
     )
     rng = random.Random(first_number)
     number = first_number
@@ -118,6 +117,7 @@ async def bulk_load(env: dict[str, str], target_chunks: int, first_number: int) 
             await asyncio.gather(*(one(f"bulk-{name}", text) for name, text in batch))
         await redis.delete(queue.stream)
     finally:
+        sandbox.close()
         await redis.aclose()
     return number
 

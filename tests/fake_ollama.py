@@ -11,6 +11,9 @@ Behaviour is switched at run time with ``POST /_control {"mode": ...}``:
   fail        HTTP 500 on /api/chat
   break       streams a few tokens, then drops the connection without ``done``
   slow        waits 2 s before answering
+  hang        accepts the request and never answers
+  garbage     answers 200 with a body that is neither JSON nor a stream of it
+  trickle     streams one token a second, for ever
   invent      misbehaves on citations: cites passage [1], passages that were never given
               ([7], [0], [2, 99]), and streams in 3-character pieces so markers split across
               tokens
@@ -119,6 +122,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         if mode == "slow":
             time.sleep(2)
+        if mode == "hang":
+            time.sleep(3600)
+            return
+        if mode == "garbage":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "14")
+            self.end_headers()
+            self.wfile.write(b"\x00\xffnot json{{{\n")
+            return
         if body.get("model", "").split(":")[0] != STATE["model"]:
             self._json(404, {"error": f"model '{body.get('model')}' not found"})
             return
@@ -143,7 +156,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         tokens = pieces(text, mode)
+        if mode == "trickle":
+            tokens = [f"word{n} " for n in range(3600)]
         for position, token in enumerate(tokens):
+            if mode == "trickle":
+                time.sleep(1)
             if mode == "break" and position == 3:
                 self.wfile.flush()
                 self.close_connection = True

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     max_pdf_pages: int = Field(default=2000, ge=1)
     chunk_size_chars: int = Field(default=800, ge=100, le=8000)
     chunk_overlap_chars: int = Field(default=120, ge=0, le=2000)
+    # Each document is parsed in a child process under these limits (ingest/sandbox.py).
+    parse_memory_mb: int = Field(default=1024, ge=256)
+    parse_cpu_seconds: int = Field(default=120, ge=1)
+    parse_timeout_seconds: float = Field(default=300.0, gt=0)
 
     # Ingestion queue and workers
     node_name: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
@@ -125,6 +129,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     llm_model: str = "llama3.2"
     llm_api_key: SecretStr | None = None
+    # One answer's whole budget: every try, the backoff between them and the whole stream.
     llm_timeout_seconds: float = Field(default=60.0, gt=0)
     llm_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0, le=10)

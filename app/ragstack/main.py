@@ -63,7 +63,11 @@ def build_llm(settings: Settings) -> ResilientLlm | None:
         client = OpenAiCompatibleClient(api_key=secret(settings.llm_api_key), **common)
     breaker = CircuitBreaker(settings.llm_breaker_failures, settings.llm_breaker_reset_seconds)
     return ResilientLlm(
-        client, settings.llm_max_retries, settings.llm_retry_backoff_seconds, breaker
+        client,
+        settings.llm_max_retries,
+        settings.llm_retry_backoff_seconds,
+        breaker,
+        settings.llm_timeout_seconds,
     )
 
 

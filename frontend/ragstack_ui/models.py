@@ -133,6 +133,8 @@ def apply_stream_event(message: ChatMessage, event: SseEvent) -> tuple[ChatMessa
         text = str(data.get("text", ""))
         grown = replace(message, content=message.content + text, status="streaming")
         return link_citations(grown), None
+    if event.event == "retract":  # the model failed mid-answer: a fallback answer follows
+        return replace(message, content="", citations=[], status="streaming"), None
     if event.event == "done":
         notice = answer_notice(data.get("mode"), bool(data.get("degraded")))
         return replace(message, status="done", notice=notice), conversation_id

@@ -53,6 +53,21 @@ def test_tokens_switch_pending_to_streaming():
     assert pending().status == "pending"  # the input is not mutated
 
 
+def test_retract_drops_the_partial_answer_and_its_citations():
+    citation = {"index": 1, "chunk_id": "c", "document_id": "d", "filename": "f.txt"}
+    message, _ = play(
+        [
+            SseEvent("citations", {"citations": [citation]}),
+            SseEvent("token", {"text": "Half an ans [1]"}),
+            SseEvent("retract", {"reason": "the language model stopped mid-answer"}),
+            SseEvent("token", {"text": "From the sources."}),
+            SseEvent("done", {"mode": "extractive", "degraded": True}),
+        ]
+    )
+    assert message.content == "From the sources." and message.citations == []
+    assert message.status == "done" and message.notice == models.EXTRACTIVE_NOTICE
+
+
 def test_extractive_and_degraded_answers_carry_a_notice():
     extractive, _ = play([SseEvent("done", {"mode": "extractive", "degraded": True})])
     degraded, _ = play([SseEvent("done", {"mode": "llm", "degraded": True})])

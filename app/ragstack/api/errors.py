@@ -7,6 +7,7 @@ import logging
 import httpx
 import redis.exceptions
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ragstack.errors import (
@@ -69,6 +70,28 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
 
 
+def _printable(value: object) -> str | int:
+    """A location part that JSON can carry (a hostile key may hold a lone surrogate)."""
+    if isinstance(value, int):
+        return value
+    return str(value).encode("utf-8", "backslashreplace").decode()
+
+
+async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """422 naming each bad field; the offending input is not echoed back (it may be huge,
+    hostile, or not even encodable as UTF-8)."""
+    assert isinstance(error, RequestValidationError)
+    detail = [
+        {
+            "loc": [_printable(part) for part in item.get("loc", ())],
+            "msg": _printable(item.get("msg", "invalid")),
+            "type": item.get("type", "value_error"),
+        }
+        for item in error.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal error"}, status_code=500)
@@ -89,6 +112,7 @@ async def _backend_down(request: Request, error: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RagstackError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(redis.exceptions.ConnectionError, _backend_down)
     app.add_exception_handler(redis.exceptions.TimeoutError, _backend_down)
     app.add_exception_handler(httpx.TransportError, _backend_down)

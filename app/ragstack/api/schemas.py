@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
 from ragstack.catalog import Collection, Document
 from ragstack.retrieval.service import Mode
@@ -27,6 +35,26 @@ FilterValue = (
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F)) - {"\t", "\n", "\r"}
+
+
+def searchable(text: str) -> str:
+    """Refuse text that no search can use: control characters, or no letter or digit at all."""
+    if any(ch in _CONTROL for ch in text):
+        raise ValueError("must not contain control characters")
+    if not any(ch.isalnum() for ch in text):
+        raise ValueError("has no searchable text (no letter or digit)")
+    return text
+
+
+QueryText = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(searchable)
+]
+MessageText = Annotated[
+    str, StringConstraints(min_length=1, max_length=4000), AfterValidator(searchable)
+]
 
 
 class CollectionCreate(Strict):
@@ -60,8 +88,8 @@ class JobView(BaseModel):
 
 class QueryRequest(Strict):
     collection: str = Field(pattern=COLLECTION_NAME)
-    query: str = Field(min_length=1, max_length=2000)
-    top_k: int = Field(default=5, ge=1, le=100)
+    query: QueryText
+    top_k: StrictInt = Field(default=5, ge=1, le=100)  # `true` is not a number
     filters: dict[FilterKey, FilterValue] = Field(default_factory=dict, max_length=32)
     mode: Mode = Field(
         default=Mode.hybrid,
@@ -90,10 +118,10 @@ class QueryResponse(BaseModel):
 
 class ChatRequest(Strict):
     collection: str = Field(pattern=COLLECTION_NAME)
-    message: str = Field(min_length=1, max_length=4000)
+    message: MessageText
     conversation_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    top_k: int = Field(default=5, ge=1, le=20)
-    stream: bool = False
+    top_k: StrictInt = Field(default=5, ge=1, le=20)
+    stream: StrictBool = False
 
 
 class Citation(BaseModel):

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ragstack.ingest.parsers import Section
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
-_SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+_SENTENCE_ENDS = re.compile(r"(?<=[.!?])\s+")
+_OPENERS = "\"'([\u201c\u2018\u00ab\u00bf\u00a1"
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,19 @@ class Chunk:
     text: str
     page: int | None
     heading: str | None
+
+
+def _sentences(paragraph: str) -> list[str]:
+    """Split after . ! ? where the next word starts a sentence (a capital in any script, a digit
+    or an opening quote/bracket), so "e.g. the" and "3.5 km" stay whole."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_ENDS.split(paragraph):
+        first = piece[:1]
+        if sentences and not (first.isupper() or first.isdigit() or first in _OPENERS):
+            sentences[-1] = f"{sentences[-1]} {piece}"
+        else:
+            sentences.append(piece)
+    return sentences
 
 
 def _units(text: str, size: int) -> list[str]:
@@ -29,7 +43,7 @@ def _units(text: str, size: int) -> list[str]:
         if len(paragraph) <= size:
             units.append(paragraph)
             continue
-        for sentence in _SENTENCES.split(paragraph):
+        for sentence in _sentences(paragraph):
             if len(sentence) <= size:
                 units.append(sentence)
                 continue
@@ -71,6 +85,9 @@ def chunk_sections(sections: list[Section], size: int, overlap: int) -> list[Chu
                         break
                     carried.insert(0, previous)
                     carried_length += len(previous) + 2
+                # The overlap gives way when the next unit would not fit beside it.
+                while carried and carried_length + len(unit) > size:
+                    carried_length -= len(carried.pop(0)) + 2
                 current, length = carried, carried_length
             current.append(unit)
             length += len(unit) + 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,6 +39,8 @@ class ParsedDocument:
 class Limits:
     max_chars: int
     max_pdf_pages: int
+    max_decompressed_bytes: int  # all members of a DOCX together
+    max_part_bytes: int  # one XML part: its parse tree takes several times its size
 
 
 def _clean(text: str) -> str:
@@ -154,9 +157,41 @@ def parse_pdf(data: bytes, limits: Limits) -> ParsedDocument:
     return ParsedDocument(title=title, sections=sections)
 
 
+def check_expansion(data: bytes, limits: Limits) -> None:
+    """Inflate every member of a ZIP, counting the bytes that really come out.
+
+    The upload check trusted the sizes the archive declares; a parser reads what the streams
+    hold. Streaming through each member (64 KiB at a time) stops a bomb at the limit without
+    holding more than one block in memory.
+    """
+    total = 0
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for entry in archive.infolist():
+                size = 0
+                with archive.open(entry) as member:
+                    while block := member.read(65536):
+                        size += len(block)
+                        total += len(block)
+                        if total > limits.max_decompressed_bytes:
+                            raise PayloadTooLargeError(
+                                f"DOCX expands to more than {limits.max_decompressed_bytes}"
+                                " bytes (zip bomb?)"
+                            )
+                        if size > limits.max_part_bytes:
+                            raise PayloadTooLargeError(
+                                f"DOCX part {entry.filename!r} expands to more than "
+                                f"{limits.max_part_bytes} bytes: more than the parser's memory "
+                                "limit allows"
+                            )
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as error:
+        raise InvalidInputError(f"corrupt DOCX: {error}") from None
+
+
 def parse_docx(data: bytes, limits: Limits) -> ParsedDocument:
     import docx
 
+    check_expansion(data, limits)
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as error:  # python-docx wraps zip/xml errors inconsistently

@@ -12,18 +12,15 @@ import asyncio
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import anyio
-
 from ragstack.catalog import Catalog, Document
 from ragstack.errors import InvalidInputError, NotFoundError, RagstackError
-from ragstack.ingest.chunking import Chunk, chunk_sections
+from ragstack.ingest.chunking import Chunk
 from ragstack.ingest.originals import Originals
-from ragstack.ingest.parsers import Limits, parse
 from ragstack.ingest.safety import FORMATS_BY_CONTENT_TYPE
+from ragstack.ingest.sandbox import ParserSandbox
 from ragstack.observability.metrics import (
     INGEST_DURATION,
     INGESTED_CHUNKS,
@@ -47,14 +44,6 @@ class TransientError(Exception):
     """A dependency failed: the job is retried (the document stays processing)."""
 
 
-@dataclass(frozen=True)
-class ChunkingLimits:
-    max_extracted_chars: int
-    max_pdf_pages: int
-    chunk_size: int
-    chunk_overlap: int
-
-
 def chunk_id(document_id: str, chunk: Chunk) -> str:
     digest = hashlib.sha256(chunk.text.encode()).hexdigest()[:12]
     return f"{document_id}:{chunk.index:05d}:{digest}"
@@ -67,14 +56,14 @@ class DocumentPipeline:
         store: VectorStore,
         embedder: Embedder,
         originals: Originals,
-        limits: ChunkingLimits,
+        sandbox: ParserSandbox,
         worker_name: str,
     ) -> None:
         self._catalog = catalog
         self._store = store
         self._embedder = embedder
         self._originals = originals
-        self._limits = limits
+        self._sandbox = sandbox
         self._worker = worker_name
 
     async def process(self, collection: str, document_id: str) -> Outcome:
@@ -135,17 +124,8 @@ class DocumentPipeline:
     async def _parse(self, document: Document) -> tuple[list[Chunk], str]:
         fmt = FORMATS_BY_CONTENT_TYPE[document.content_type]
         path = self._originals.path(document.collection, document.id, fmt.suffix)
-        limits = Limits(self._limits.max_extracted_chars, self._limits.max_pdf_pages)
-
-        def read_and_parse() -> tuple[list[Chunk], str | None]:
-            parsed = parse(fmt, path.read_bytes(), limits)
-            chunks = chunk_sections(
-                parsed.sections, self._limits.chunk_size, self._limits.chunk_overlap
-            )
-            return chunks, parsed.title
-
         try:
-            chunks, title = await anyio.to_thread.run_sync(read_and_parse)
+            chunks, title = await self._sandbox.parse(document.content_type, path)
         except FileNotFoundError:
             if await self._catalog.get_state(document.id) is None:
                 raise NotFoundError(f"document {document.id} was deleted") from None

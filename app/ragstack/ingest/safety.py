@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -56,12 +57,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def check_filename(filename: str | None) -> str:
     if not filename or not filename.strip():
         raise InvalidInputError("the uploaded file has no filename")
+    # The name is only a label (originals are stored under the document id): what is refused
+    # here is what would mislead a reader or a tool that trusts it as a path.
     if "/" in filename or "\\" in filename:
         raise InvalidInputError("filename must not contain path separators")
-    if filename in {".", ".."} or ".." in filename:
-        raise InvalidInputError("filename must not contain '..'")
+    if filename in {".", ".."}:
+        raise InvalidInputError("filename must not be '.' or '..'")
     if _CONTROL.search(filename):
         raise InvalidInputError("filename must not contain control characters")
+    if not _encodable(filename):
+        raise InvalidInputError("filename is not valid Unicode (lone surrogate)")
     if len(filename) > MAX_FILENAME_CHARS:
         raise InvalidInputError(f"filename longer than {MAX_FILENAME_CHARS} characters")
     return filename
@@ -98,7 +103,7 @@ def check_content(fmt: Format, path: Path, max_decompressed_bytes: int, max_rati
             raise UnsupportedMediaError("content is not a DOCX (not a ZIP container)")
         check_zip(path, max_decompressed_bytes, max_ratio)
         return
-    if looks_pdf or looks_zip or b"\x00" in head:
+    if looks_pdf or looks_zip or (b"\x00" in head and _bom_codec(head) is None):
         raise UnsupportedMediaError(f"binary content in a {fmt.name} file")
 
 
@@ -128,13 +133,40 @@ def check_zip(path: Path, max_decompressed_bytes: int, max_ratio: float) -> None
         raise UnsupportedMediaError("ZIP file is not a DOCX document (no word/document.xml)")
 
 
-def decode_text(data: bytes) -> str:
+# Longest first: the UTF-32 little-endian mark begins with the UTF-16 one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _bom_codec(head: bytes) -> str | None:
+    return next((codec for bom, codec in _BOMS if head.startswith(bom)), None)
+
+
+def _encodable(text: str) -> bool:
     try:
-        text = data.decode("utf-8-sig")
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8, or UTF-8/16/32 with a byte order mark."""
+    codec = _bom_codec(data[:4]) or "utf-8"
+    try:
+        text = data.decode(codec)
     except UnicodeDecodeError as error:
         raise InvalidInputError(
-            f"file is not valid UTF-8 text (invalid byte at offset {error.start})"
+            f"file is not valid {codec.removesuffix('-sig').upper()} text "
+            f"(invalid byte at offset {error.start})"
         ) from None
+    if "\x00" in text:
+        raise UnsupportedMediaError("binary content (NUL characters) in a text file")
     return text
 
 
@@ -145,6 +177,8 @@ def parse_metadata(raw: str | None) -> dict[str, str | int | float | bool]:
         value: Any = json.loads(raw)
     except json.JSONDecodeError as error:
         raise InvalidInputError(f"metadata is not valid JSON: {error.msg}") from None
+    except RecursionError:
+        raise InvalidInputError("metadata is nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidInputError("metadata must be a JSON object")
     if len(value) > MAX_METADATA_KEYS:
@@ -155,6 +189,8 @@ def parse_metadata(raw: str | None) -> dict[str, str | int | float | bool]:
             raise InvalidInputError(f"metadata key {key!r} must match {METADATA_KEY.pattern}")
         if isinstance(item, str) and len(item) > MAX_METADATA_VALUE_CHARS:
             raise InvalidInputError(f"metadata value for {key!r} is too long")
+        if isinstance(item, str) and not _encodable(item):
+            raise InvalidInputError(f"metadata value for {key!r} is not valid Unicode")
         if (
             not isinstance(item, str | int | float | bool)
             or (isinstance(item, float) and not math.isfinite(item))

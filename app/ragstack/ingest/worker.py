@@ -27,9 +27,10 @@ from redis.asyncio import Redis
 from ragstack.catalog import Catalog
 from ragstack.config import Settings, load_settings
 from ragstack.ingest.originals import Originals
-from ragstack.ingest.pipeline import ChunkingLimits, DocumentPipeline, TransientError
+from ragstack.ingest.pipeline import DocumentPipeline, TransientError
 from ragstack.ingest.queue import Entry, IngestQueue
 from ragstack.ingest.reconciler import Reconciler
+from ragstack.ingest.sandbox import ParserSandbox, limits_from
 from ragstack.observability.logging import configure_logging
 from ragstack.observability.metrics import WORKER_JOBS, WORKER_JOBS_IN_PROGRESS
 from ragstack.retrieval.indexer import Indexer
@@ -211,7 +212,7 @@ class Worker:
             log.warning("%d jobs left in the queue for the next start", len(unfinished))
 
 
-def build_worker(settings: Settings, redis: Redis) -> Worker:
+def build_worker(settings: Settings, redis: Redis, sandbox: ParserSandbox) -> Worker:
     prefix = settings.redis_prefix
     catalog = Catalog(redis, prefix)
     store = VectorStore(settings.chroma_url, secret(settings.chroma_token))
@@ -223,12 +224,7 @@ def build_worker(settings: Settings, redis: Redis) -> Worker:
         store,
         build_embedder(settings),
         originals,
-        ChunkingLimits(
-            max_extracted_chars=settings.max_extracted_chars,
-            max_pdf_pages=settings.max_pdf_pages,
-            chunk_size=settings.chunk_size_chars,
-            chunk_overlap=settings.chunk_overlap_chars,
-        ),
+        sandbox,
         name,
     )
     indexer = Indexer(redis, catalog, store, LexicalIndex(settings.data_dir / "lexical"))
@@ -248,7 +244,8 @@ def build_reconciler(settings: Settings, redis: Redis) -> Reconciler:
 
 async def serve(settings: Settings) -> None:
     redis = connect_redis(settings)
-    worker = build_worker(settings, redis)
+    sandbox = ParserSandbox(limits_from(settings), settings.worker_concurrency)
+    worker = build_worker(settings, redis, sandbox)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, worker.stop)
@@ -260,6 +257,7 @@ async def serve(settings: Settings) -> None:
     try:
         await worker.run()
     finally:
+        sandbox.close()
         await redis.aclose()
         log.info("worker stopped after %.0fs", time.perf_counter() - started)
 

@@ -1,4 +1,9 @@
-"""Retries with exponential backoff and a circuit breaker around an LLM client."""
+"""One deadline per answer, retries with backoff and a circuit breaker around an LLM client.
+
+The deadline covers the whole answer: every try, the waits between them and, for a stream,
+every token. A model that hangs, answers garbage or stops mid-stream costs the caller at most
+``deadline_seconds`` before it answers without the model.
+"""
 
 from __future__ import annotations
 
@@ -67,21 +72,49 @@ class CircuitBreaker:
             self._opened_at = self._clock()
 
 
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        left = self._at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return left
+
+
 class ResilientLlm:
     def __init__(
-        self, client: LlmClient, max_retries: int, backoff_seconds: float, breaker: CircuitBreaker
+        self,
+        client: LlmClient,
+        max_retries: int,
+        backoff_seconds: float,
+        breaker: CircuitBreaker,
+        deadline_seconds: float,
     ) -> None:
         self.client = client
         self.breaker = breaker
         self._retries = max_retries
         self._backoff = backoff_seconds
+        self._deadline = deadline_seconds
 
-    def _admit(self) -> None:
+    def _admit(self) -> Deadline:
         if not self.breaker.allow():
             raise LlmUnavailableError("LLM circuit breaker is open")
+        return Deadline(self._deadline)
 
-    async def _sleep(self, attempt: int) -> None:
-        await asyncio.sleep(self._backoff * (2**attempt) * (0.5 + random.random()))
+    async def _sleep(self, attempt: int, deadline: Deadline) -> None:
+        pause = self._backoff * (2**attempt) * (0.5 + random.random())
+        if pause >= deadline.left():
+            raise TimeoutError
+        await asyncio.sleep(pause)
+
+    def _timed_out(self, usage: Usage, started: float, deadline: Deadline) -> LlmUnavailableError:
+        log.warning("LLM gave no complete answer within %.1f s", deadline.seconds)
+        self.breaker.failure()
+        self._account(usage, "timeout", started)
+        return LlmUnavailableError(f"LLM gave no answer within {deadline.seconds:g} s")
 
     def _account(
         self, usage: Usage, outcome: str, started: float, first_token: float | None = None
@@ -98,35 +131,52 @@ class ResilientLlm:
             LLM_TOKENS_PER_SECOND.labels(provider).observe(usage.completion_tokens / generating)
 
     async def complete(self, messages: list[Message]) -> str:
-        self._admit()
+        deadline = self._admit()
         started = time.perf_counter()
         usage = Usage()
+        try:
+            async with asyncio.timeout(deadline.seconds):
+                answer = await self._complete(messages, usage, started, deadline)
+        except TimeoutError:
+            raise self._timed_out(usage, started, deadline) from None
+        self.breaker.success()
+        self._account(usage, "ok", started)
+        return answer
+
+    async def _complete(
+        self, messages: list[Message], usage: Usage, started: float, deadline: Deadline
+    ) -> str:
         for attempt in range(self._retries + 1):
             try:
-                answer = await self.client.complete(messages, usage)
+                return await self.client.complete(messages, usage)
             except LlmCallError as error:
                 log.warning("LLM call failed (attempt %d): %s", attempt + 1, error)
                 if error.retryable and attempt < self._retries:
-                    await self._sleep(attempt)
+                    await self._sleep(attempt, deadline)
                     continue
                 self.breaker.failure()
                 self._account(usage, "error", started)
                 raise LlmUnavailableError(f"LLM failed: {error}") from error
-            self.breaker.success()
-            self._account(usage, "ok", started)
-            return answer
         raise AssertionError("unreachable")
 
     async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
-        """Retries only until the first token: after that a failure is the caller's to report."""
-        self._admit()
+        """Retries only until the first token: after that a failure is the caller's to handle.
+        Each token is awaited with what is left of the deadline (not across a ``yield``: the
+        consumer's own time between tokens is not interrupted, only counted)."""
+        deadline = self._admit()
         started = time.perf_counter()
         usage = Usage()
         first_token: float | None = None
         for attempt in range(self._retries + 1):
             pieces = 0
+            tokens = aiter(self.client.stream(messages, usage))
             try:
-                async for token in self.client.stream(messages, usage):
+                while True:
+                    try:
+                        async with asyncio.timeout(deadline.left()):
+                            token = await anext(tokens)
+                    except StopAsyncIteration:
+                        break
                     if first_token is None:
                         first_token = time.perf_counter()
                         LLM_TIME_TO_FIRST_TOKEN.labels(self.client.provider).observe(
@@ -134,14 +184,21 @@ class ResilientLlm:
                         )
                     pieces += 1
                     yield token
+            except TimeoutError:
+                raise self._timed_out(usage, started, deadline) from None
             except LlmCallError as error:
                 log.warning("LLM stream failed (attempt %d): %s", attempt + 1, error)
                 if not pieces and error.retryable and attempt < self._retries:
-                    await self._sleep(attempt)
+                    try:
+                        await self._sleep(attempt, deadline)
+                    except TimeoutError:
+                        raise self._timed_out(usage, started, deadline) from None
                     continue
                 self.breaker.failure()
                 self._account(usage, "error", started)
                 raise LlmUnavailableError(f"LLM failed: {error}") from error
+            finally:
+                await tokens.aclose()
             # Servers that report no usage in a stream: one streamed piece is one token.
             usage.completion_tokens = usage.completion_tokens or pieces
             self.breaker.success()

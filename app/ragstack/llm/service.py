@@ -159,8 +159,9 @@ class ChatService:
         self, collection: str, message: str, top_k: int, conversation_id: str | None, owner: str
     ) -> AsyncIterator[str]:
         """Server-Sent Events: citations, then token* with a citations event before the token
-        that first cites a passage (each holds the whole list so far), then done (or error after
-        a partial answer). A busy host refuses here, before the response starts (503)."""
+        that first cites a passage (each holds the whole list so far), then done. If the model
+        fails after some tokens, a retract event says to drop them and the extractive answer
+        follows. A busy host refuses here, before the response starts (503)."""
         conversation = Conversation(owner, conversation_id or uuid.uuid4().hex)
         hits, history = await self._prepare(collection, message, top_k, conversation)
         slot = await self._limiter.acquire() if hits and self._llm is not None else None
@@ -198,15 +199,12 @@ class ChatService:
                             yield event
                     mode, degraded = "llm", False
                 except LlmUnavailableError as error:
-                    if parts:
-                        log.warning("LLM stream broke after %d pieces: %s", len(parts), error)
-                        yield sse("error", {"detail": f"the answer was interrupted: {error}"})
-                        await self._remember(
-                            conversation, message, "".join(parts), rewriter.citations
-                        )
-                        return
                     log.warning("answering extractively: %s", error)
                     degraded = True
+                    if parts:
+                        # Half an answer is not an answer: the client drops what it showed.
+                        yield sse("retract", {"reason": "the language model stopped mid-answer"})
+                        rewriter, parts = CitationRewriter(hits), []
         finally:
             if slot is not None:
                 slot.release()
