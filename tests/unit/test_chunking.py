@@ -103,21 +103,11 @@ def test_chunks_never_span_sections_and_indexes_run_across_them():
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: the carried overlap is not dropped when the next unit would not fit "
-    "beside it, so a chunk can exceed the size by up to the overlap (137 > 100 here)",
-)
 def test_no_chunk_exceeds_the_size_even_with_overlap():
     text = "\n\n".join(["a" * 45, "b" * 45, "c" * 90])
     assert all(len(c) <= 100 for c in texts([Section(text)], 100, 50))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a sentence boundary is recognised only before an ASCII capital, digit, "
-    "quote or bracket: sentences starting with É, Ç, Ж... are cut between words instead",
-)
 def test_sentences_starting_with_a_non_ascii_capital_are_boundaries():
     chunks = texts([Section("Il fait beau. École fermée. Ça va.")], 20, 0)
     assert chunks == ["Il fait beau.", "École fermée.", "Ça va."]

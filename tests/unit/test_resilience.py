@@ -42,6 +42,8 @@ class ScriptedLlm:
 
     async def complete(self, messages: list[Message], usage: Usage) -> str:
         step = self._next()
+        if step == HANG:
+            await asyncio.sleep(3600)
         if isinstance(step, Exception):
             raise step
         return "".join(step)
@@ -69,6 +71,7 @@ def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 
 
 ASK = [Message("user", "hello?")]
+HANG = "hang"  # a step: the LLM never answers
 DOWN = LlmCallError("connection refused")
 BAD_MODEL = LlmCallError("no such model", retryable=False)
 
@@ -136,8 +139,12 @@ def test_a_failed_trial_reopens_for_a_full_reset_period():
     assert breaker.state == "half-open" and breaker.allow()
 
 
-def resilient(llm: ScriptedLlm, breaker: CircuitBreaker, retries: int = 2) -> ResilientLlm:
-    return ResilientLlm(llm, max_retries=retries, backoff_seconds=0, breaker=breaker)
+def resilient(
+    llm: ScriptedLlm, breaker: CircuitBreaker, retries: int = 2, deadline: float = 30.0
+) -> ResilientLlm:
+    return ResilientLlm(
+        llm, max_retries=retries, backoff_seconds=0, breaker=breaker, deadline_seconds=deadline
+    )
 
 
 def test_retryable_failures_are_retried_then_count_once_against_the_breaker():
@@ -193,3 +200,11 @@ def test_a_stream_is_retried_only_before_its_first_token():
     with pytest.raises(LlmUnavailableError):
         run(consume())
     assert received == ["Hel"] and llm.calls == 1
+
+
+def test_an_llm_that_never_answers_fails_at_the_deadline_and_counts_against_the_breaker():
+    llm = ScriptedLlm(HANG)
+    breaker = CircuitBreaker(1, 30.0, clock=FakeClock())
+    with pytest.raises(LlmUnavailableError, match=r"no answer within 0\.2 s"):
+        run(resilient(llm, breaker, deadline=0.2).complete(ASK))
+    assert llm.calls == 1 and breaker.state == "open"
