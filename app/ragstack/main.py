@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -229,7 +230,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="ragstack",
-        version="1.0.0",
+        # The release version, defined once in pyproject.toml (a test checks galaxy.yml agrees).
+        version=version("ragstack"),
         summary="Ingestion, hybrid retrieval and cited answers over your documents.",
         lifespan=lifespan,
     )

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from ragstack.errors import LlmUnavailableError
 from ragstack.llm.base import LlmCallError, LlmClient, Message, Usage
@@ -33,8 +33,11 @@ class CircuitBreaker:
     within ``failures`` calls, and no shared state can get stuck open.
     """
 
-    def __init__(self, failures: int, reset_seconds: float) -> None:
+    def __init__(
+        self, failures: int, reset_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._threshold = failures
+        self._clock = clock
         self._reset = reset_seconds
         self._failures = 0
         self._opened_at: float | None = None
@@ -44,7 +47,7 @@ class CircuitBreaker:
     def state(self) -> str:
         if self._opened_at is None:
             return "closed"
-        if time.monotonic() - self._opened_at >= self._reset:
+        if self._clock() - self._opened_at >= self._reset:
             return "half-open"
         return "open"
 
@@ -66,7 +69,7 @@ class CircuitBreaker:
         self._failures += 1
         self._trial_running = False
         if self._opened_at is not None or self._failures >= self._threshold:
-            self._opened_at = time.monotonic()
+            self._opened_at = self._clock()
 
 
 class Deadline:
