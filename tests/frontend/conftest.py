@@ -11,6 +11,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from e2e import (
@@ -151,6 +152,11 @@ def add_nginx_headers(context) -> None:
 
     def handle(route):
         request = route.request
+        if urlsplit(request.url).hostname not in ("127.0.0.1", "localhost"):
+            # Tests send no traffic elsewhere: a web link a test clicks (an answer may quote
+            # one from a document; the UI opens it in a new tab) ends here.
+            route.abort("blockedbyclient")
+            return
         if request.resource_type != "document" or request.method != "GET":
             route.continue_()
             return
