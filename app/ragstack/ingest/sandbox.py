@@ -65,6 +65,12 @@ def _confine(memory_bytes: int, cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
 
 
+def out_of_memory(limits: SandboxLimits) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"parsing needs more than the {limits.memory_bytes // MIB} MiB of memory allowed"
+    )
+
+
 def parse_and_chunk(
     content_type: str, path: Path, limits: SandboxLimits
 ) -> tuple[list[Chunk], str | None]:
@@ -73,9 +79,7 @@ def parse_and_chunk(
     try:
         parsed = parse(fmt, path.read_bytes(), limits.parse)
     except MemoryError:
-        raise PayloadTooLargeError(
-            f"parsing needs more than the {limits.memory_bytes // MIB} MiB of memory allowed"
-        ) from None
+        raise out_of_memory(limits) from None
     except RecursionError:
         raise InvalidInputError(f"the {fmt.name} file is nested too deeply") from None
     chunks = chunk_sections(parsed.sections, limits.chunk_size, limits.chunk_overlap)
@@ -110,9 +114,7 @@ class ParserSandbox:
                 f"parsing took longer than {limits.wall_seconds:g} s"
             ) from None
         except MemoryError:  # the child could not even build its own error
-            raise PayloadTooLargeError(
-                f"parsing needs more than the {limits.memory_bytes // MIB} MiB of memory allowed"
-            ) from None
+            raise out_of_memory(limits) from None
         except pebble.ProcessExpired as error:
             if error.exitcode == -signal.SIGXCPU:
                 raise PayloadTooLargeError(
