@@ -58,8 +58,10 @@ class Round:
     samples: list[Sample] = field(default_factory=list)
 
     def figures(self) -> dict[str, Any]:
-        ttfts = [s.ttft for s in self.samples if s.ttft is not None]
-        speeds = [s.speed for s in self.samples if s.speed is not None]
+        """Times and speeds of the generated answers; extractive (degraded) ones are counted."""
+        generated = [s for s in self.samples if not s.degraded]
+        ttfts = [s.ttft for s in generated if s.ttft is not None]
+        speeds = [s.speed for s in generated if s.speed is not None]
         errors: dict[str, int] = {}
         for s in self.samples:
             if s.error:
