@@ -32,11 +32,11 @@ PLAY = """
         dest: "{out}/{{{{ item.dest }}}}"
         mode: "0644"
       loop:
-        - {{src: {roles}/common/templates/hardened.service.j2, dest: unit}}
+        - {{src: {roles}/_common/templates/hardened.service.j2, dest: unit}}
         - {{src: {roles}/llm/templates/Modelfile.j2, dest: Modelfile}}
         - {{src: {roles}/llm/templates/server.json.j2, dest: server.json}}
       vars:
-        common_systemd_unit: "{{{{ llm_unit }}}}"
+        _common_systemd_unit: "{{{{ llm_unit }}}}"
 """
 MODEL = {"llm_model_url": "https://models.example/m.gguf", "llm_model_sha256": "ab" * 32}
 
@@ -45,7 +45,7 @@ def run_role(tmp_path: Path, extra: dict):
     playbook = tmp_path / "play.yml"
     playbook.write_text(
         PLAY.format(
-            common_defaults=ROOT / "roles/common/defaults/main.yml",
+            common_defaults=ROOT / "roles/_common/defaults/main.yml",
             roles=ROOT / "roles",
             out=tmp_path,
         )
