@@ -5,14 +5,17 @@
 #   see app/README.md) run the package's Python server, `uvicorn chromadb.app:app`, which needs
 #   fastapi and the FastAPI OpenTelemetry instrumentation besides chromadb.
 apt_install redis-server
-chroma_pins=("chromadb==1.5.9" "fastapi==0.163.2" "opentelemetry-instrumentation-fastapi==0.66b2")
-if ! .venv-chroma/bin/python - "${chroma_pins[@]}" 2>/dev/null <<'PY'
-import sys
+#   Installed from requirements/chromadb.txt (hashed), the lock the release's ChromaDB wheelhouse
+#   is built from: the tests run the server the hosts get.
+chroma_lock=requirements/chromadb.txt
+if ! .venv-chroma/bin/python - "${chroma_lock}" 2>/dev/null <<'PY'
+import re, sys
 from importlib.metadata import version
-sys.exit(any(version(n) != v for n, v in (p.split("==") for p in sys.argv[1:])))
+pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", open(sys.argv[1]).read(), re.M)
+sys.exit(not pins or any(version(n) != v for n, v in pins))
 PY
 then
   [ -x .venv-chroma/bin/python ] || python3 -m venv .venv-chroma
   .venv-chroma/bin/pip install -q --upgrade pip
-  .venv-chroma/bin/pip install -q "${chroma_pins[@]}"
+  .venv-chroma/bin/pip install -q --require-hashes --requirement "${chroma_lock}"
 fi
