@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})\b")
@@ -89,7 +90,7 @@ def check_complete(pins: dict[str, Pin], dest: Path) -> None:
     missing = [
         f"{p.name}=={p.version}"
         for p in pins.values()
-        if p.name not in have or have[p.name][0] != p.version
+        if p.name not in have or Version(have[p.name][0]) != Version(p.version)
     ]
     if missing:
         raise LockError(f"{dest}: no wheel for {', '.join(missing)}")
