@@ -2,11 +2,10 @@
 default, the package index only when chosen, and a play that stops early otherwise
 (molecule/chromadb and molecule/stack install for real)."""
 
-import json
 import sys
 from pathlib import Path
 
-from test_collection import ROOT, ansible
+from test_collection import local_play
 
 PLAY = """
 - hosts: localhost
@@ -37,15 +36,7 @@ def run_preflight(tmp_path: Path, extra: dict):
         **TOKEN,
         **extra,
     }
-    return ansible(
-        "ansible-playbook",
-        "-i",
-        "localhost,",
-        str(playbook),
-        "-e",
-        json.dumps(variables),
-        env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache/collections")},
-    )
+    return local_play(playbook, variables)
 
 
 def release(tmp_path: Path, *, requirements: bool = True) -> Path:

@@ -170,9 +170,14 @@ def index(tmp_path) -> tuple[Path, dict[str, str]]:
     return directory, hashes
 
 
-def wheelhouse(tmp_path: Path, index: Path, lock_text: str):
+def pin(name: str, version: str, digest: str) -> str:
+    return f"{name}=={version} \\\n    --hash=sha256:{digest}\n"
+
+
+def wheelhouse(tmp_path: Path, index: Path, *pins: tuple[str, str, str] | str):
+    """scripts/wheelhouse.py on a lock of these pins (NAME, VERSION, SHA256) or raw lines."""
     lock = tmp_path / "lock.txt"
-    lock.write_text(lock_text)
+    lock.write_text("".join(p if isinstance(p, str) else pin(*p) for p in pins))
     # The machine's pip configuration (extra indexes, find-links) is left out: this index only.
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1"}
     env.pop("PIP_FIND_LINKS", None)
@@ -187,31 +192,23 @@ def wheelhouse(tmp_path: Path, index: Path, lock_text: str):
     return run, lock
 
 
-def pin(name: str, version: str, digest: str) -> str:
-    return f"{name}=={version} \\\n    --hash=sha256:{digest}\n"
-
-
 def test_wheelhouse_from_a_complete_lock_pins_each_wheel_file(tmp_path, index):
-    directory, hashes = index
+    directory, h = index
     run, _ = wheelhouse(
-        tmp_path,
-        directory,
-        pin("alpha", "1.0", hashes["alpha"]) + pin("beta", "1.0", hashes["beta"]),
+        tmp_path, directory, ("alpha", "1.0", h["alpha"]), ("beta", "1.0", h["beta"])
     )
     assert run.returncode == 0, run.stderr
     shipped = read_lock(tmp_path / "out/requirements.txt")
     assert {n: (p.version, set(p.hashes)) for n, p in shipped.items()} == {
-        "alpha": ("1.0", {hashes["alpha"]}),
-        "beta": ("1.0", {hashes["beta"]}),
+        "alpha": ("1.0", {h["alpha"]}),
+        "beta": ("1.0", {h["beta"]}),
     }
 
 
 def test_a_pin_that_does_not_resolve_fails_the_build_and_is_not_dropped(tmp_path, index):
-    directory, hashes = index
+    directory, h = index
     run, lock = wheelhouse(
-        tmp_path,
-        directory,
-        pin("alpha", "1.0", hashes["alpha"]) + pin("beta", "2.0", hashes["beta"]),
+        tmp_path, directory, ("alpha", "1.0", h["alpha"]), ("beta", "2.0", h["beta"])
     )
     assert run.returncode == 1
     assert "beta==2.0" in run.stderr
@@ -221,24 +218,24 @@ def test_a_pin_that_does_not_resolve_fails_the_build_and_is_not_dropped(tmp_path
 
 
 def test_a_wheel_whose_hash_differs_from_the_lock_fails_the_build(tmp_path, index):
-    directory, hashes = index
+    directory, h = index
     run, _ = wheelhouse(
-        tmp_path, directory, pin("alpha", "1.0", hashes["alpha"]) + pin("beta", "1.0", "f" * 64)
+        tmp_path, directory, ("alpha", "1.0", h["alpha"]), ("beta", "1.0", "f" * 64)
     )
     assert run.returncode == 1
     assert "DO NOT MATCH THE HASHES" in run.stderr and "beta" in run.stderr
 
 
 def test_a_dependency_missing_from_the_lock_fails_the_build(tmp_path, index):
-    directory, hashes = index
-    run, _ = wheelhouse(tmp_path, directory, pin("alpha", "1.0", hashes["alpha"]))
+    directory, h = index
+    run, _ = wheelhouse(tmp_path, directory, ("alpha", "1.0", h["alpha"]))
     assert run.returncode == 1
     assert "beta" in run.stderr and "does not install as locked" in run.stderr
 
 
 def test_a_lock_entry_without_hash_fails_before_pip_runs(tmp_path, index):
-    directory, hashes = index
-    run, _ = wheelhouse(tmp_path, directory, pin("alpha", "1.0", hashes["alpha"]) + "beta==1.0\n")
+    directory, h = index
+    run, _ = wheelhouse(tmp_path, directory, ("alpha", "1.0", h["alpha"]), "beta==1.0\n")
     assert run.returncode == 1
     assert "beta==1.0 has no --hash" in run.stderr
     assert not (tmp_path / "out").exists()
