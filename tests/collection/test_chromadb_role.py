@@ -39,13 +39,12 @@ def run_preflight(tmp_path: Path, extra: dict):
     return local_play(playbook, variables)
 
 
-def release(tmp_path: Path, *, requirements: bool = True) -> Path:
+def release(tmp_path: Path) -> Path:
     """build/release/<9.9.9>/chromadb-wheelhouse as scripts/build-release lays it out."""
     wheelhouse = tmp_path / "release/9.9.9/chromadb-wheelhouse"
     wheelhouse.mkdir(parents=True)
     (wheelhouse / "chromadb-1.5.9-cp39-abi3-manylinux_2_17_x86_64.whl").write_bytes(b"")
-    if requirements:
-        (wheelhouse / "requirements.txt").write_text("chromadb==1.5.9 --hash=sha256:" + "0" * 64)
+    (wheelhouse / "requirements.txt").write_text("chromadb==1.5.9 --hash=sha256:" + "0" * 64)
     return wheelhouse
 
 
@@ -69,11 +68,13 @@ def test_no_release_and_no_index_choice_stops_naming_the_variables(tmp_path):
     assert "ragstack_release_version" in run.stdout and "chromadb_install_from_index" in run.stdout
 
 
-def test_a_wheelhouse_without_hash_pinned_requirements_is_refused(tmp_path):
-    wheelhouse = release(tmp_path, requirements=False)
-    run = run_preflight(tmp_path, {"chromadb_wheelhouse_dir": str(wheelhouse)})
+def test_a_wheelhouse_without_this_chromadb_is_refused(tmp_path):
+    wheelhouse = release(tmp_path)
+    run = run_preflight(
+        tmp_path, {"chromadb_wheelhouse_dir": str(wheelhouse), "chromadb_version": "1.6.0"}
+    )
     assert run.returncode != 0
-    assert f"chromadb_wheelhouse_dir={wheelhouse} on the controller must hold" in run.stdout
+    assert f"chromadb_wheelhouse_dir={wheelhouse} holds no chromadb-1.6.0 wheel" in run.stdout
 
 
 def test_the_package_index_only_when_chosen(tmp_path):
