@@ -1,12 +1,11 @@
 # The backend's test servers (sourced by scripts/bootstrap; cwd = repo root).
-# - redis-server: Debian's, started by the test fixtures with a password.
+# - redis-server: Debian's, started by the test fixtures with a password (10-apt, tests only).
 # - ChromaDB server in its own venv: `chromadb` conflicts with the backend's `chromadb-client`.
 #   `chroma run` (the Rust server) ignores token auth in 1.5.9, so the fixtures (and production,
 #   see app/README.md) run the package's Python server, `uvicorn chromadb.app:app`, which needs
 #   fastapi and the FastAPI OpenTelemetry instrumentation besides chromadb.
-apt_install redis-server
 #   Installed from requirements/chromadb.txt (hashed), the lock the release's ChromaDB wheelhouse
-#   is built from: the tests run the server the hosts get.
+#   is built from (scripts/build-release no longer reads this venv): the tests run what hosts get.
 chroma_lock=requirements/chromadb.txt
 if ! .venv-chroma/bin/python - "${chroma_lock}" 2>/dev/null <<'PY'
 import re, sys
