@@ -1,5 +1,6 @@
 """The collection as users get it: a built tarball that installs and resolves roles by FQCN."""
 
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,19 @@ def ansible(tool: str, *args: str, env: dict[str, str] | None = None, cwd: Path 
         capture_output=True,
         text=True,
         check=False,
+    )
+
+
+def local_play(playbook: Path, variables: dict):
+    """ansible-playbook PLAYBOOK on localhost, VARIABLES as -e JSON, this checkout's collection."""
+    return ansible(
+        "ansible-playbook",
+        "-i",
+        "localhost,",
+        str(playbook),
+        "-e",
+        json.dumps(variables),
+        env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache/collections")},
     )
 
 

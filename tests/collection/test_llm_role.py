@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_collection import ROOT, ansible
+from test_collection import ROOT, local_play
 
 FACTS = {
     "default_ipv4": {"address": "10.0.0.5"},
@@ -51,15 +51,7 @@ def run_role(tmp_path: Path, extra: dict):
         )
     )
     variables = {"ansible_facts": FACTS, "ansible_python_interpreter": sys.executable, **extra}
-    return ansible(
-        "ansible-playbook",
-        "-i",
-        "localhost,",
-        str(playbook),
-        "-e",
-        json.dumps(variables),
-        env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache/collections")},
-    )
+    return local_play(playbook, variables)
 
 
 def test_ollama_engine_renders_its_unit_and_modelfile(tmp_path):
