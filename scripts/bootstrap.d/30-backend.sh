@@ -1,4 +1,4 @@
-# The backend's test servers (sourced by scripts/bootstrap; cwd = repo root).
+# The backend's test servers (sourced by scripts/bootstrap; cwd = repo root; tests only).
 # - redis-server: Debian's, started by the test fixtures with a password (10-apt, tests only).
 # - ChromaDB server in its own venv: `chromadb` conflicts with the backend's `chromadb-client`.
 #   `chroma run` (the Rust server) ignores token auth in 1.5.9, so the fixtures (and production,
@@ -6,6 +6,7 @@
 #   fastapi and the FastAPI OpenTelemetry instrumentation besides chromadb.
 #   Installed from requirements/chromadb.txt (hashed), the lock the release's ChromaDB wheelhouse
 #   is built from (scripts/build-release no longer reads this venv): the tests run what hosts get.
+for_tests || return 0
 chroma_lock=requirements/chromadb.txt
 if ! .venv-chroma/bin/python - "${chroma_lock}" 2>/dev/null <<'PY'
 import re, sys
