@@ -236,7 +236,7 @@ def test_broken_release_is_rolled_back_and_stops_the_rollout(tmp_path):
 
 
 # The victims of the kill rounds, one SIGKILL each, alternating hosts.
-KILLS = ("rolling-app2", "rolling-app1") * 3
+KILLS = ("rolling-app2", "rolling-app1") * 5
 # A POST /v1/query line of nginx's access log (log_format ragstack in roles/nginx).
 QUERY_LINE = re.compile(
     r'"POST /v1/query HTTP/[\d.]+" (?P<status>\d{3}) (?P<sent>\d+) "[^"]*" "(?P<agent>[^"]*)"'
