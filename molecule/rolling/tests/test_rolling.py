@@ -301,7 +301,6 @@ def kill_round(tmp_path: Path, number: int, name: str) -> dict:
     figures = load.stop()
     assert main_pid_and_start(victim, "ragstack-backend") != before
     logged = load_log_since(log_start)
-    assert len(logged) == figures["sent"], (len(logged), figures["sent"])
     kinds = {f["agent"]: failure_kind(f, logged.get(f["agent"])) for f in figures["failures"]}
     retries = [e for e in logged.values() if ", " in e["ust"]]
     print(
@@ -309,6 +308,8 @@ def kill_round(tmp_path: Path, number: int, name: str) -> dict:
         f" nginx retried {len(retries)} on the other host; the client saw"
         f" {figures['errors']} failed: {sorted(kinds.values(), key=str)}"
     )
+    for entry in retries:
+        print(f"  retried: {entry['line']}")
     for failure in figures["failures"]:
         entry = logged.get(failure["agent"])
         print(f"  client: {failure}\n  nginx:  {entry['line'] if entry else '(no line)'}")
@@ -316,6 +317,7 @@ def kill_round(tmp_path: Path, number: int, name: str) -> dict:
     # retries, or as a response cut after it started (nginx had passed on the status line, so
     # it could not send the request elsewhere); nothing else: no timeout, no reset connection.
     assert None not in kinds.values(), figures["failures"]
+    assert len(logged) == figures["sent"], (len(logged), figures["sent"])
     assert figures["ok"] + figures["errors"] == figures["sent"] > 0
     # Conversely, every request nginx logged as failed or cut is one the client saw fail.
     bad = {a for a, e in logged.items() if e["status"] != "200" or cut(e)}
