@@ -279,6 +279,7 @@ def failure_kind(failure: dict[str, str], entry: dict[str, str] | None) -> str |
 def kill_round(tmp_path: Path, number: int, name: str) -> dict:
     """SIGKILL the backend of app host `name` under load; the round's figures."""
     victim = apps[name]
+    assert drained_servers() == [], "both app hosts must be in the load balancer before a kill"
     log_start = access_log_lines()
     before = main_pid_and_start(victim, "ragstack-backend")
     load = Load(tmp_path, f"kill-{number}")
