@@ -9,7 +9,9 @@ stalled server shows as latency instead of a slower send rate), each query disti
 cache hits), and prints the achieved rate, P50/P95/P99/max latency and the errors by kind. A
 request counts as failed when the answer is not HTTP 200 with a `results` list of at least
 --min-hits hits, or when it raises (connection reset, timeout). Ctrl-C (or SIGTERM) stops sending;
-the requests in flight finish and the figures are printed.
+the requests in flight finish and the figures are printed. Each request's User-Agent is
+`ragstack-load/1 request=N`; --json lists every failed request by it, so it can be found in the
+load balancer's access log.
 
 --prepare N creates the collection and uploads N generated runbooks first (needs a key with the
 write scope); without it, point --collection at a collection of your own (and, with your own
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import signal
@@ -31,6 +34,8 @@ from typing import Any
 
 import httpx
 from loadgen import document, fixed_rate, ingest, queries, summary
+
+AGENT = "ragstack-load/1"
 
 
 def tls_verify(args: argparse.Namespace) -> ssl.SSLContext | bool:
@@ -61,14 +66,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if ingested["errors"] or not ingested["chunks"]:
                 raise SystemExit("preparing the collection failed")
 
-        async def send(query: str) -> str | None:
+        numbers = itertools.count(1)
+        failures: list[dict[str, Any]] = []
+
+        async def ask(query: str, agent: str) -> str | None:
             body = {"collection": args.collection, "query": query, "top_k": args.top_k}
-            response = await client.post("/v1/query", json=body)
+            response = await client.post("/v1/query", json=body, headers={"User-Agent": agent})
             if response.status_code != 200:
                 return f"HTTP {response.status_code}"
             if len(response.json().get("results", [])) < args.min_hits:
                 return "too few hits"
             return None
+
+        async def send(query: str) -> str | None:
+            # Each request names itself in its User-Agent (the load balancer's access log shows
+            # it), so a failure seen here can be found in that log.
+            agent = f"{AGENT} request={next(numbers)}"
+            try:
+                problem = await ask(query, agent)
+            except Exception as error:
+                failures.append({"agent": agent, "kind": type(error).__name__, "error": str(error)})
+                raise
+            if problem is not None:
+                failures.append({"agent": agent, "kind": problem})
+            return problem
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -87,6 +108,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(result.wall, 1),
         **figures,
         "error_times": result.error_times,
+        "failures": failures,
     }
 
 
