@@ -234,6 +234,9 @@ SSH_OPTIONS = (
 REPOSITORY = "/srv/ragstack-backup/rb-backup-data/repos/backup-data"
 
 
+PROGRAM = f"ssh {SSH_OPTIONS} rb-backup-data@backup-remote"
+
+
 def restic(host, account, name, *args, password_file="/etc/ragstack-backup/restic-password"):
     """restic on HOST against repository NAME of ACCOUNT's transport (the forced command)."""
     program = f"ssh {SSH_OPTIONS} {account}@backup-remote"
@@ -439,8 +442,8 @@ def forced_command_http(requests):
     speaks HTTP/2 to it. requests: [(method, path, body or None)] -> [status]."""
     program = f"ssh {SSH_OPTIONS} rb-backup-data@backup-remote serve restic --stdio backup-data"
     bridge = DATA.run(
-        "socat TCP-LISTEN:18188,bind=127.0.0.1,reuseaddr,fork "
-        f"EXEC:{shlex.quote(program)} >/dev/null 2>&1 & echo $!"
+        "setsid socat TCP-LISTEN:18188,bind=127.0.0.1,reuseaddr,fork "
+        f"EXEC:{shlex.quote(program)} </dev/null >/dev/null 2>&1 & echo $!"
     )
     pid = bridge.stdout.strip()
     statuses = []
@@ -468,14 +471,28 @@ def test_root_on_the_data_host_cannot_delete_or_rewrite_its_remote_backups(drill
     assert snapshots
     ids = [s["id"] for s in snapshots]
 
+    # Data no snapshot references, for prune to delete: a backup killed after some packs went up.
+    DATA.run(
+        "RESTIC_PASSWORD_FILE=/etc/ragstack-backup/restic-password timeout -s KILL 8 "
+        f"restic -r rclone:backup-data -o rclone.program={shlex.quote(PROGRAM)} --no-cache "
+        "backup /usr"
+    )
+    assert restic(DATA, "rb-backup-data", "backup-data", "unlock").rc == 0  # the killed run's lock
+    unreferenced = {
+        path for path in set(repository_files()) - set(before) if path.startswith("./data/")
+    }
+    assert unreferenced, "the killed backup uploaded no pack: nothing for prune to delete"
+
     forget = restic(DATA, "rb-backup-data", "backup-data", "forget", *ids)
-    assert forget.rc != 0 or "Forbidden" in forget.stderr, forget.stderr
+    assert forget.rc != 0, forget.stdout
     # A policy that keeps nothing (no snapshot has this tag).
     forget_all = restic(
         DATA, "rb-backup-data", "backup-data", "forget", "--keep-tag", "none-has-it"
     )
     assert forget_all.rc != 0, forget_all.stdout
     prune = restic(DATA, "rb-backup-data", "backup-data", "prune", "--max-unused", "0")
+    assert prune.rc != 0, prune.stdout[-1000:]
+    assert unreferenced <= set(repository_files()), "prune deleted packs"
     keys = json.loads(restic(DATA, "rb-backup-data", "backup-data", "key", "list", "--json").stdout)
     assert len(keys) >= 2  # its own, the remote's (and the previous shared one, migrated from)
     for key in keys:
@@ -506,9 +523,12 @@ def test_root_on_the_data_host_cannot_delete_or_rewrite_its_remote_backups(drill
     ]
     statuses = forced_command_http(attacks)
     assert len(statuses) == len(attacks) and all(statuses), statuses
+    existing = ("/config", f"/snapshots/{snapshot}", f"/data/{pack}", f"/keys/{key}")
     for (method, path, _), status in zip(attacks, statuses, strict=True):
-        if method == "DELETE" or path in ("/config", f"/snapshots/{snapshot}"):
+        if method == "DELETE":
             assert status in ("403", "404"), (method, path, status)
+        if method == "POST" and path in existing:
+            assert status == "403", (method, path, status)
     after = repository_files()
     # Nothing that was there changed or went away; what the ../ requests added is junk inside the
     # repository (rclone stores ".." as a literal name), removed again as the operator would.
@@ -529,7 +549,8 @@ def test_root_on_the_data_host_cannot_delete_or_rewrite_its_remote_backups(drill
 def test_the_remotes_retention_run_forgets_and_prunes_with_its_own_key(drill):
     """ragstack-backup-prune@ACCOUNT.service (what its timer starts) applies the seed's remote
     retention (90 daily + the last 6) with the remote's key: 8 small snapshots of one path from
-    today leave 6 of them, the drill's snapshot stays, the repository checks clean."""
+    today leave 6 of them, the drill's snapshot stays, the packs of the killed backup (previous
+    test) are deleted, the repository checks clean."""
     DATA.check_output("mkdir -p /tmp/retention && date > /tmp/retention/stamp")
     for _ in range(8):
         run = restic(
@@ -550,6 +571,7 @@ def test_the_remotes_retention_run_forgets_and_prunes_with_its_own_key(drill):
     made, listed = extra()
     assert len(made) == 8
     others = {s["id"] for s in listed} - set(made)
+    packs = {path for path in repository_files() if path.startswith("./data/")}
     REMOTE.check_output("systemctl start ragstack-backup-prune@rb-backup-data.service")
     result = REMOTE.check_output(
         "systemctl show -p Result --value ragstack-backup-prune@rb-backup-data.service"
@@ -562,6 +584,7 @@ def test_the_remotes_retention_run_forgets_and_prunes_with_its_own_key(drill):
     assert kept == made[-6:], journal
     assert others <= {s["id"] for s in listed}
     assert "done" in journal
+    assert {path for path in repository_files() if path.startswith("./data/")} < packs
     # It ran as the account (its files stay the account's, readable by the transport).
     assert REMOTE.check_output(f"find {REPOSITORY} ! -user rb-backup-data | wc -l") == "0"
 
