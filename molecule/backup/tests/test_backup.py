@@ -513,8 +513,10 @@ def test_root_on_the_data_host_cannot_delete_or_rewrite_its_remote_backups(drill
         DATA, "rb-backup-data", "backup-data", "forget", "--keep-tag", "none-has-it"
     )
     assert forget_all.rc != 0, forget_all.stdout
+    # restic 0.14's prune only warns when the DELETE of a pack is refused (and exits 0 after
+    # retrying): what counts is that the packs are still there.
     prune = restic(DATA, "rb-backup-data", "backup-data", "prune", "--max-unused", "0")
-    assert prune.rc != 0, prune.stdout[-1000:]
+    assert "deleting unreferenced packs" in prune.stdout, prune.stdout[-1000:]
     assert unreferenced <= set(repository_files()), "prune deleted packs"
     keys = json.loads(restic(DATA, "rb-backup-data", "backup-data", "key", "list", "--json").stdout)
     assert len(keys) >= 2  # its own, the remote's (and the previous shared one, migrated from)
