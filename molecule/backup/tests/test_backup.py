@@ -584,14 +584,14 @@ def test_the_remotes_retention_run_forgets_and_prunes_with_its_own_key(drill):
             "backup-data",
             "backup",
             "--host",
-            "backup-data",
+            "retention-test",  # another group: restore.yml's "latest of backup-data" is untouched
             "/tmp/retention",
         )
         assert run.rc == 0, run.stderr
 
     def extra():
         listed = snapshot_list()
-        return [s["id"] for s in listed if s["paths"] == ["/tmp/retention"]], listed
+        return [s["id"] for s in listed if s["hostname"] == "retention-test"], listed
 
     made, listed = extra()
     assert len(made) == 8
