@@ -6,7 +6,10 @@ and the generation speed; then the same clients send the same prompts straight t
 server (``/v1/chat/completions``, streamed; the prompt is what the backend builds from the same
 passages, ``ragstack.llm.service.build_messages``), so the ratio of the two times to first token is
 what the API adds (retrieval, the generation queue, nginx) on top of the model's own. API and
-bare rounds alternate so that both see the same background load.
+bare rounds alternate so that both see the same background load; bare requests use the backend's
+temperature and token limit (``--temperature``, ``--max-tokens``), so that both generate answers of
+the same length (on a one-slot server, a queued request waits for the answers before it). API
+answers the backend gave extractively (``degraded``) are counted apart.
 
     python bench/chat.py --url https://LB --api-key KEY --model-url http://LLM_HOST:11434 \\
         --insecure --prepare --json chat.json
@@ -43,6 +46,7 @@ class Sample:
     tokens: int = 0
     generating: float = 0.0  # seconds from the first to the last token
     error: str | None = None
+    degraded: bool = False  # the API gave its extractive answer instead of the model's
 
     @property
     def speed(self) -> float | None:
@@ -54,14 +58,17 @@ class Round:
     samples: list[Sample] = field(default_factory=list)
 
     def figures(self) -> dict[str, Any]:
-        ttfts = [s.ttft for s in self.samples if s.ttft is not None]
-        speeds = [s.speed for s in self.samples if s.speed is not None]
+        """Times and speeds of the generated answers; extractive (degraded) ones are counted."""
+        generated = [s for s in self.samples if not s.degraded]
+        ttfts = [s.ttft for s in generated if s.ttft is not None]
+        speeds = [s.speed for s in generated if s.speed is not None]
         errors: dict[str, int] = {}
         for s in self.samples:
             if s.error:
                 errors[s.error] = errors.get(s.error, 0) + 1
         return {
             "answers": len(ttfts),
+            "degraded": sum(s.degraded for s in self.samples),
             "ttft": percentiles(ttfts) if ttfts else {},
             "tokens_per_second_p50": statistics.median(speeds) if speeds else None,
             "errors": errors,
@@ -77,7 +84,10 @@ async def timed_stream(lines: Any, token_of: Any) -> Sample:
             continue
         if not line.startswith("data:") or line[5:].strip() == "[DONE]":
             continue
-        text = token_of(event, json.loads(line[5:]))
+        data = json.loads(line[5:])
+        if event == "done" and data.get("degraded"):
+            sample.degraded = True
+        text = token_of(event, data)
         if text:
             last = time.perf_counter()
             if not sample.tokens:
@@ -101,9 +111,15 @@ async def ask_api(client: httpx.AsyncClient, collection: str, question: str) -> 
 
 
 async def ask_model(
-    client: httpx.AsyncClient, model: str, messages: list[dict], max_tokens: int
+    client: httpx.AsyncClient, model: str, messages: list[dict], args: argparse.Namespace
 ) -> Sample:
-    body = {"model": model, "messages": messages, "stream": True, "max_tokens": max_tokens}
+    body = {
+        "model": model,
+        "messages": messages,
+        "stream": True,
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+    }
 
     def token(_: str, data: dict) -> str | None:
         return "".join((c.get("delta") or {}).get("content") or "" for c in data["choices"])
@@ -190,7 +206,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 bare_round = await run_round(
                     concurrency,
                     args.turns,
-                    lambda m: ask_model(model, args.model, m, args.max_tokens),
+                    lambda m: ask_model(model, args.model, m, args),
                     built,
                 )
                 api_rounds.samples += api_round.samples
@@ -224,7 +240,10 @@ def line_for(run: dict[str, Any]) -> str:
         f"{speed(bare)} tok/s | ratio p50 {ratio:.2f}"
         if ratio
         else "(no answers)"
-    ) + f" | errors api {api['errors'] or 0} bare {bare['errors'] or 0} | load {run['load'][0]:.1f}"
+    ) + (
+        f" | degraded api {api['degraded']} | errors api {api['errors'] or 0}"
+        f" bare {bare['errors'] or 0} | load {run['load'][0]:.1f}"
+    )
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -253,6 +272,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=512,
         help="bare requests (the backend's RAGSTACK_LLM_MAX_TOKENS)",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=0.1,
+        help="bare requests (the backend's RAGSTACK_LLM_TEMPERATURE): the same answers' lengths",
     )
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--insecure", action="store_true", help="accept a self-signed certificate")
