@@ -495,11 +495,12 @@ def test_root_on_the_data_host_cannot_delete_or_rewrite_its_remote_backups(drill
     assert snapshots
     ids = [s["id"] for s in snapshots]
 
-    # Data no snapshot references, for prune to delete: a backup killed after some packs went up.
+    # Data no snapshot references, for prune to delete: a backup of an endless stream, killed
+    # after some packs went up (it can never finish and write a snapshot).
     DATA.run(
         "RESTIC_PASSWORD_FILE=/etc/ragstack-backup/restic-password timeout -s KILL 8 "
         f"restic -r rclone:backup-data -o rclone.program={shlex.quote(PROGRAM)} --no-cache "
-        "backup /usr"
+        "backup --stdin --stdin-filename endless < /dev/urandom"
     )
     assert restic(DATA, "rb-backup-data", "backup-data", "unlock").rc == 0  # the killed run's lock
     unreferenced = {
