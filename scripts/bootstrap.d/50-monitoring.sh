@@ -3,6 +3,7 @@
 # The packages are unpacked into .cache/monitoring-tools rather than installed, so that no
 # Prometheus/Alertmanager daemon starts on a developer's machine; tests/monitoring puts
 # .cache/monitoring-tools/usr/bin on PATH.
+for_tests || return 0
 monitoring_tools=.cache/monitoring-tools
 monitoring_debs=(prometheus prometheus-alertmanager prometheus-blackbox-exporter)
 if [ ! -x "$monitoring_tools/usr/bin/promtool" ] || [ ! -x "$monitoring_tools/usr/bin/amtool" ] \

@@ -114,7 +114,8 @@ def test_a_fresh_deploy_is_quiet(host):
 def test_no_converge_of_site_yml_warned():
     """The converge and idempotence runs of site.yml (ANSIBLE_LOG_PATH, molecule.yml); the check
     run before them (test_sequence) is shown, not judged: on a fresh host it cannot set owners
-    that do not exist yet."""
+    that do not exist yet. The log outlives `molecule destroy`: runs of an earlier
+    `molecule converge` come before this sequence's three, which are the last."""
     runs: dict[str, list[str]] = {}
     for line in Path(os.environ["ANSIBLE_LOG_PATH"]).read_text().splitlines():
         if pid := re.search(r" p=(\d+) ", line):
@@ -122,8 +123,10 @@ def test_no_converge_of_site_yml_warned():
     site_runs = [
         lines for lines in runs.values() if any("PLAY [Validate every host" in x for x in lines)
     ]
-    assert len(site_runs) == 3, list(runs)  # check, converge, idempotence
-    check, *converges = [[line for line in lines if "[WARNING]" in line] for lines in site_runs]
+    assert len(site_runs) >= 3, list(runs)  # check, converge, idempotence
+    check, *converges = [
+        [line for line in lines if "[WARNING]" in line] for lines in site_runs[-3:]
+    ]
     print(f"\nwarnings of the check run: {check}")
     warnings = [line for lines in converges for line in lines]
     assert not warnings, warnings
