@@ -1,5 +1,5 @@
 # The two commands of the README, and their parts.
-.PHONY: demo test bootstrap lint pytest molecule lab-down collection
+.PHONY: demo test bootstrap lint pytest molecule lab-down collection lock
 
 ## Bring up the lab hosts and deploy the stack onto them, then print where to look (installs only
 ## what it needs itself: scripts/bootstrap --demo).
@@ -29,3 +29,7 @@ lab-down:
 ## Build the collection tarball (ragstack-platform-VERSION.tar.gz).
 collection:
 	.venv/bin/ansible-galaxy collection build --force --output-path build/
+
+## Regenerate the hashed Python locks of requirements/ (scripts/lock; --check: compare only).
+lock:
+	scripts/lock

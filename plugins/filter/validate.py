@@ -124,6 +124,32 @@ def secret_problems(
     return list(problems.values())
 
 
+PINNED_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def checksum_problems(
+    entries: list[Mapping[str, Any]], host_vars: Mapping[str, Any], roles: list[str]
+) -> list[str]:
+    """One message per upstream release file of the host's roles whose checksum variable the
+    inventory does not pin to sha256:<64 hex digits> (the role default fetches it from the site
+    that serves the file)."""
+    problems = []
+    for entry in entries:
+        if entry["role"] not in roles:
+            continue
+        name = entry["var"]
+        found, value = _lookup(host_vars, name)
+        if not found or value is None:
+            problems.append(
+                f"{name} is not pinned: set sha256:<hex> of the {entry['role']} release file "
+                "(the default reads it from the download site), or "
+                "ragstack_allow_fetched_checksums: true"
+            )
+        elif not isinstance(value, str) or not PINNED_SHA256.match(value):
+            problems.append(f"{name} must be sha256:<64 lowercase hex digits>")
+    return problems
+
+
 def _without_defaults(options: Mapping[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for name, option in options.items():
@@ -175,6 +201,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "secret_problems": secret_problems,
+            "checksum_problems": checksum_problems,
             "role_arguments": role_arguments,
             "argument_problems": argument_problems,
         }

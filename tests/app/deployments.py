@@ -85,6 +85,15 @@ class Deployment:
         return json.loads(result.stdout)
 
 
+# Rounds of the kill tests (test_ingest_durability.py, test_ingest_api_kill.py).
+CHAOS_ROUNDS = int(os.environ.get("RAGSTACK_CHAOS_ROUNDS", "20"))
+
+
+def note(i: int, salt: str) -> bytes:
+    """A small distinct document: number i of a round named salt."""
+    return f"Runbook {i} ({salt}): rotate the {i}th key, then restart the {i}th service.".encode()
+
+
 def deploy(workdir: Path, redis_server: Server, chroma_server: Server, **env: str) -> Deployment:
     keys = {"admin": f"rsk_test_chaos_{secrets.token_hex(8)}"}
     entries = [api_key_entry("chaos", keys["admin"], ["admin"])]

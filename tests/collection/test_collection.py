@@ -1,5 +1,6 @@
 """The collection as users get it: a built tarball that installs and resolves roles by FQCN."""
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +28,19 @@ def ansible(tool: str, *args: str, env: dict[str, str] | None = None, cwd: Path 
     )
 
 
+def local_play(playbook: Path, variables: dict):
+    """ansible-playbook PLAYBOOK on localhost, VARIABLES as -e JSON, this checkout's collection."""
+    return ansible(
+        "ansible-playbook",
+        "-i",
+        "localhost,",
+        str(playbook),
+        "-e",
+        json.dumps(variables),
+        env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache/collections")},
+    )
+
+
 @pytest.fixture(scope="module")
 def installed_collection(tmp_path_factory) -> Path:
     build_dir = tmp_path_factory.mktemp("build")
@@ -36,6 +50,7 @@ def installed_collection(tmp_path_factory) -> Path:
     with tarfile.open(tarball) as archive:
         names = archive.getnames()
     assert "roles/common/tasks/main.yml" in names
+    assert "roles/_common/tasks/release.yml" in names  # the internal role ships too
     assert "plugins/filter/addresses.py" in names
     assert not [n for n in names if n.startswith(("app/", ".venv", "tests/", ".lab"))]
     target = tmp_path_factory.mktemp("collections")
@@ -76,6 +91,40 @@ def test_roles_resolve_by_fqcn_from_the_tarball(installed_collection, tmp_path):
         cwd=tmp_path,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_internal_role_runs_from_the_tarball(installed_collection, tmp_path):
+    """ragstack.platform._common (leading underscore) resolves, validates its entry point's
+    arguments and runs, included the way the roles include it."""
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(installed_collection)}
+    doc = ansible(
+        "ansible-doc", "-t", "role", "ragstack.platform._common", "-e", "upstream_binary", env=env
+    )
+    assert doc.returncode == 0, doc.stderr
+    assert "_common_upstream_checksum" in doc.stdout
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  connection: local\n  gather_facts: true\n  tasks:\n"
+        "    - ansible.builtin.include_role:\n"
+        "        name: ragstack.platform._common\n        tasks_from: host_facts\n"
+        "    - ansible.builtin.assert:\n        that: _common_in_container is boolean\n"
+        "    - ansible.builtin.include_role:\n"
+        "        name: ragstack.platform._common\n        tasks_from: firewall_port\n"
+    )
+    run = ansible(
+        "ansible-playbook",
+        "-i",
+        "localhost,",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        str(playbook),
+        env=env,
+        cwd=tmp_path,
+    )
+    assert run.returncode != 0
+    # The entry point's argument spec stops a call without its required variable, naming it.
+    assert "_common_firewall_port" in run.stdout, run.stdout[-2000:]
+    assert "ok=" in run.stdout and "failed=1" in run.stdout
 
 
 def test_bad_variable_fails_early_naming_it(tmp_path):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_collection import ROOT, ansible
+from test_collection import ROOT, local_play
 
 FACTS = {
     "default_ipv4": {"address": "10.0.0.5"},
@@ -32,11 +32,11 @@ PLAY = """
         dest: "{out}/{{{{ item.dest }}}}"
         mode: "0644"
       loop:
-        - {{src: {roles}/common/templates/hardened.service.j2, dest: unit}}
+        - {{src: {roles}/_common/templates/hardened.service.j2, dest: unit}}
         - {{src: {roles}/llm/templates/Modelfile.j2, dest: Modelfile}}
         - {{src: {roles}/llm/templates/server.json.j2, dest: server.json}}
       vars:
-        common_systemd_unit: "{{{{ llm_unit }}}}"
+        _common_systemd_unit: "{{{{ llm_unit }}}}"
 """
 MODEL = {"llm_model_url": "https://models.example/m.gguf", "llm_model_sha256": "ab" * 32}
 
@@ -45,21 +45,13 @@ def run_role(tmp_path: Path, extra: dict):
     playbook = tmp_path / "play.yml"
     playbook.write_text(
         PLAY.format(
-            common_defaults=ROOT / "roles/common/defaults/main.yml",
+            common_defaults=ROOT / "roles/_common/defaults/main.yml",
             roles=ROOT / "roles",
             out=tmp_path,
         )
     )
     variables = {"ansible_facts": FACTS, "ansible_python_interpreter": sys.executable, **extra}
-    return ansible(
-        "ansible-playbook",
-        "-i",
-        "localhost,",
-        str(playbook),
-        "-e",
-        json.dumps(variables),
-        env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache/collections")},
-    )
+    return local_play(playbook, variables)
 
 
 def test_ollama_engine_renders_its_unit_and_modelfile(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from test_collection import ROOT, ansible
-from validate import secret_problems, weakness
+from validate import checksum_problems, secret_problems, weakness
 
 ENV = {"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache/collections")}
 LAB_HOST = "lab1"
@@ -105,9 +105,10 @@ def test_the_prod_example_inventory_names_every_unset_vault_secret_per_host():
     assert ("vdb1.example.com", "ragstack_chromadb_token") in reported
     assert ("vdb1.example.com", "ragstack_backup_passwords[vdb1.example.com]") in reported
     assert ("mon1.example.com", "ragstack_grafana_secret_key") in reported
-    assert not [
-        host for host, _ in reported if host.startswith(("lb", "bak"))
-    ]  # nothing to report there
+    # The upstream release files' checksums are placeholders there: Alloy goes on every host.
+    assert ("mon1.example.com", "grafana_checksum") in reported
+    assert ("mon1.example.com", "jaeger_checksum") in reported
+    assert {name for host, name in reported if host.startswith(("lb", "bak"))} == {"alloy_checksum"}
     assert len(reported) == len(lines)
     assert FIRST_CHANGING_PLAY not in run.stdout
 
@@ -231,3 +232,39 @@ def test_the_validate_role_knows_the_roles_of_every_group():
     assert {
         group: set(roles) for group, roles in defaults["validate_upstream_roles"].items()
     } == upstream
+
+
+PINS = [{"var": "grafana_checksum", "role": "grafana"}, {"var": "alloy_checksum", "role": "alloy"}]
+
+
+def test_checksum_problems_want_a_pinned_sha256_for_the_host_roles_only():
+    pinned = "sha256:" + "ab" * 32
+    assert checksum_problems(PINS, {"alloy_checksum": pinned}, ["alloy", "common"]) == []
+    assert checksum_problems(PINS, {}, ["common"]) == []
+    (missing,) = checksum_problems(PINS, {"alloy_checksum": pinned}, ["alloy", "grafana"])
+    assert missing.startswith("grafana_checksum is not pinned: set sha256:<hex> of the grafana")
+    for bad in (
+        "sha256:CHANGE-ME",
+        "sha256:" + "AB" * 32,
+        "ab" * 32,
+        "sha256:https://x/SHA256SUMS",
+    ):
+        assert checksum_problems(PINS, {"alloy_checksum": bad}, ["alloy"]) == [
+            "alloy_checksum must be sha256:<64 lowercase hex digits>"
+        ]
+
+
+def test_the_prod_example_runs_with_fetched_checksums_when_chosen():
+    run = ansible(
+        "ansible-playbook",
+        "-i",
+        "inventories/prod",
+        "site.yml",
+        "-e",
+        "ragstack_allow_fetched_checksums=true",
+        env=ENV,
+    )
+    reported = {
+        re.search(r'"msg": "([^:]+): (\S+) ', line).group(2) for line in failures(run.stdout)
+    }
+    assert reported and not {name for name in reported if name.endswith("_checksum")}

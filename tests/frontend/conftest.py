@@ -134,8 +134,10 @@ def start_ui(ui_install, tmp_path):
         context.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module: Playwright's sync API keeps an event loop running in this
+    thread while it is open, and asyncio.run() in a later test of the same process would fail."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (scripts/bootstrap 40-frontend)")
     from playwright.sync_api import sync_playwright

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from e2e import OUTPUT
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 # Records every distinct length of the newest answer's text, to prove it arrived in pieces.
 WATCH_ANSWER = """
@@ -56,11 +58,15 @@ def expect_collection(page: Page, name: str) -> None:
 
 def choose_collection(page: Page, base: str, name: str) -> None:
     page.goto(base + "/collections")
+    wait_hydrated(page)
     card = page.locator(".rt-Card", has_text=name).last
     use = card.get_by_role("button", name=f"Use collection {name}")
     expect(use).to_be_visible()
     if use.is_enabled():
-        use.click()
+        # The page's state may arrive meanwhile and make it the collection in use: the button then
+        # turns disabled and the click times out (the outcome is checked below either way).
+        with contextlib.suppress(PlaywrightTimeoutError):
+            use.click(timeout=5000)
     expect(card.get_by_text("In use")).to_be_visible()
 
 
