@@ -36,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from loadgen import document, percentiles, queries
+from ragstack.config import Settings
 from ragstack.llm.service import build_messages
 from ragstack.retrieval.service import Hit
 
@@ -270,14 +271,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--max-tokens",
         type=int,
-        default=512,
-        help="bare requests (the backend's RAGSTACK_LLM_MAX_TOKENS)",
+        default=Settings.model_fields["llm_max_tokens"].default,
+        help="bare requests (the backend's RAGSTACK_LLM_MAX_TOKENS; default its default)",
     )
     parser.add_argument(
         "--temperature",
         type=float,
-        default=0.1,
-        help="bare requests (the backend's RAGSTACK_LLM_TEMPERATURE): the same answers' lengths",
+        default=Settings.model_fields["llm_temperature"].default,
+        help="bare requests (the backend's RAGSTACK_LLM_TEMPERATURE; default its default): the "
+        "same answers' lengths",
     )
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--insecure", action="store_true", help="accept a self-signed certificate")

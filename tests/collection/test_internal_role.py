@@ -1,11 +1,10 @@
 """Entry points of the internal role ragstack.platform._common that can run without a lab host."""
 
-import json
 import stat
 import sys
 from pathlib import Path
 
-from test_collection import ROOT, ansible
+from test_collection import local_play
 
 RECORD = """
 - hosts: localhost
@@ -22,20 +21,13 @@ RECORD = """
 def record(tmp_path: Path, variables: dict) -> str:
     playbook = tmp_path / "play.yml"
     playbook.write_text(RECORD)
-    run = ansible(
-        "ansible-playbook",
-        "-i",
-        "localhost,",
-        str(playbook),
-        "-e",
-        json.dumps(
-            {
-                "ansible_python_interpreter": sys.executable,
-                "_common_deployment_textfile_dir": str(tmp_path / "textfile"),
-                **variables,
-            }
-        ),
-        env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache/collections")},
+    run = local_play(
+        playbook,
+        {
+            "ansible_python_interpreter": sys.executable,
+            "_common_deployment_textfile_dir": str(tmp_path / "textfile"),
+            **variables,
+        },
     )
     return run.stdout + run.stderr
 
