@@ -21,6 +21,8 @@ description:
     it is undefined or empty, a placeholder (C(CHANGE-ME), C(changeme), C(<...>), ...), shorter than
     C(min) characters or made of fewer than 6 distinct characters.
   - For a list of API keys (C(field) set), each entry's C(field) is checked the same way.
+  - With C(per_host) true, C(source) is a dict of inventory host name to secret and the host's
+    own entry is checked (named C(source[HOST]) in the message).
   - Each message names the variable to fix, never its value.
 options:
   _input:
@@ -100,6 +102,11 @@ def secret_problems(
         if not found:
             name = entry["source"]
             value = _lookup(host_vars, name)[1]
+            if entry.get("per_host"):
+                host = host_vars.get("inventory_hostname", "?")
+                name = f"{name}[{host}]"
+                value = value.get(host) if isinstance(value, Mapping) else None
+                value = None if isinstance(value, Undefined) else value
         min_length = int(entry["min"])
         field = entry.get("field")
         if field is None:

@@ -106,6 +106,55 @@ def problems(where: str, task: dict) -> list[str]:
     return found
 
 
+def secret_results(tasks: list[tuple[str, dict]]) -> set[str]:
+    """Registered results that hold a secret (a command's stdin, a module's arguments): hidden
+    when their own task has no_log, printed again by any task that loops over them."""
+    names = set()
+    for _, task in tasks:
+        _, args = module_of(task)
+        if "register" in task and secrets_in(args or {}):
+            names.add(task["register"])
+    return names
+
+
+def loops_over_secret_results(tasks: list[tuple[str, dict]]) -> list[str]:
+    registered = secret_results(tasks)
+    found = []
+    for where, task in tasks:
+        loop = str(task.get("loop", task.get("with_items", "")))
+        hidden = task.get("no_log") not in (None, False, "false")
+        used = {name for name in registered if re.search(rf"\b{name}\b", loop)}
+        if used and not hidden:
+            found.append(
+                f"{where}: {task.get('name', '?')}: loop over the results of {sorted(used)}, "
+                "which hold a secret (items print at -v)"
+            )
+    return found
+
+
+def test_a_loop_over_results_holding_a_secret_is_a_leak():
+    tasks = [
+        (
+            "roles/x/tasks/t.yml",
+            {
+                "name": "rekey",
+                "ansible.builtin.command": {"cmd": "restic key add", "stdin": "{{ x_password }}"},
+                "register": "rekeyed",
+                "no_log": True,
+            },
+        ),
+        (
+            "roles/x/tasks/t.yml",
+            {"name": "init", "ansible.builtin.command": "x", "loop": "{{ rekeyed.results }}"},
+        ),
+        (
+            "roles/x/tasks/t.yml",
+            {"name": "names", "ansible.builtin.command": "x", "loop": "{{ other.results }}"},
+        ),
+    ]
+    assert len(loops_over_secret_results(tasks)) == 1
+
+
 def test_the_scan_sees_every_kind_of_leak():
     leaks = [
         {
@@ -164,5 +213,5 @@ def test_no_task_puts_a_secret_in_output(where):
         if w.startswith(where) or (where == "playbooks" and w == "site.yml")
     ]
     assert len(tasks) > (300 if where == "roles" else 20), len(tasks)
-    found = [p for w, t in tasks for p in problems(w, t)]
+    found = [p for w, t in tasks for p in problems(w, t)] + loops_over_secret_results(tasks)
     assert not found, "\n".join(found)

@@ -103,6 +103,7 @@ def test_the_prod_example_inventory_names_every_unset_vault_secret_per_host():
     assert ("cache1.example.com", "ragstack_redis_admin_password") in reported
     assert ("app2.example.com", "ragstack_auth_secret") in reported
     assert ("vdb1.example.com", "ragstack_chromadb_token") in reported
+    assert ("vdb1.example.com", "ragstack_backup_passwords[vdb1.example.com]") in reported
     assert ("mon1.example.com", "ragstack_grafana_secret_key") in reported
     # The upstream release files' checksums are placeholders there: Alloy goes on every host.
     assert ("mon1.example.com", "grafana_checksum") in reported
@@ -163,6 +164,35 @@ def test_secret_problems_prefer_the_role_variable_and_skip_hash_only_keys():
     assert secret_problems(
         entries, host_vars, ["monitoring", "backup_remote"], ["grafana", "backup"]
     ) == ["ragstack_grafana_secret_key is not set (define it in the vault)"]
+
+
+def test_a_per_host_secret_is_the_hosts_own_entry():
+    entry = {
+        "var": "backup_restic_password",
+        "source": "ragstack_backup_passwords",
+        "per_host": True,
+        "role": "backup",
+        "min": 16,
+    }
+    passwords = {"app1": "app1-backup-password-0123", "vdb1": "CHANGE-ME"}
+
+    def check(host, host_vars):
+        host_vars = {"inventory_hostname": host, **host_vars}
+        return secret_problems([entry], host_vars, ["app"], ["backup"])
+
+    assert check("app1", {"ragstack_backup_passwords": passwords}) == []
+    assert check("vdb1", {"ragstack_backup_passwords": passwords}) == [
+        "ragstack_backup_passwords[vdb1] is still a placeholder (define it in the vault)"
+    ]
+    assert check("cache1", {"ragstack_backup_passwords": passwords}) == [
+        "ragstack_backup_passwords[cache1] is not set (define it in the vault)"
+    ]
+    # The shared password of older releases is no host's own password.
+    assert check("app2", {"ragstack_backup_password": "shared-backup-password-0123"}) == [
+        "ragstack_backup_passwords[app2] is not set (define it in the vault)"
+    ]
+    # The role variable set for the host wins.
+    assert check("app2", {"backup_restic_password": "app2-own-password-0123456"}) == []
 
 
 def site_roles() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
