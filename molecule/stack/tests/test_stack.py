@@ -136,11 +136,11 @@ def inventory_secrets() -> list[str]:
     """The secret values of this scenario's inventory (molecule.yml)."""
     scenario = yaml.safe_load((Path(__file__).resolve().parents[1] / "molecule.yml").read_text())
     variables = scenario["provisioner"]["inventory"]["group_vars"]["all"]
-    values = [
-        value
-        for name, value in variables.items()
-        if re.search(r"password|token|secret|_key$", name) and isinstance(value, str)
-    ]
+    values = []
+    for name, value in variables.items():
+        if re.search(r"password|token|secret|_key$", name):
+            # A mapping holds one secret per host (ragstack_backup_passwords).
+            values += [value] if isinstance(value, str) else list(dict(value).values())
     values += [entry["key"] for entry in variables["ragstack_api_keys"] if "key" in entry]
     assert len(values) >= 8, values
     return values
