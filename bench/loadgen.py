@@ -129,19 +129,15 @@ async def fixed_rate(
 ) -> RateResult:
     """Call ``send(item)`` ``rate`` times a second, on schedule (open loop: a request leaves at
     its time whether or not earlier ones finished, and its latency counts from that time, so
-    queueing is not hidden). Setting ``stop`` sends nothing more; requests in flight finish."""
+    queueing is not hidden). Setting ``stop`` sends nothing more; requests in flight finish.
+    Each request is started when it is due, not all made up front: an hour's worth made at once
+    held a loaded machine's event loop for seconds, then sent every overdue request in one burst
+    (nginx's per-client burst limit answered the rest 429)."""
     result = RateResult()
-    start = time.perf_counter() + 0.5
     stopped = stop or asyncio.Event()
+    in_flight: set[asyncio.Task[None]] = set()
 
-    async def one(index: int, item: str) -> None:
-        scheduled = start + index / rate
-        delay = max(0.0, scheduled - time.perf_counter())
-        try:
-            await asyncio.wait_for(stopped.wait(), delay)
-            return  # stopped before this one was due
-        except TimeoutError:
-            pass
+    async def one(scheduled: float, item: str) -> None:
         result.sent += 1
         try:
             problem = await send(item)
@@ -154,7 +150,18 @@ async def fixed_rate(
             result.errors[problem] = result.errors.get(problem, 0) + 1
             result.error_times.append((round(scheduled - start, 3), problem))
 
-    await asyncio.gather(*(one(i, q) for i, q in enumerate(items)))
+    start = time.perf_counter()
+    for index, item in enumerate(items):
+        scheduled = start + index / rate
+        try:
+            await asyncio.wait_for(stopped.wait(), max(0.0, scheduled - time.perf_counter()))
+            break  # stopped before this one was due
+        except TimeoutError:
+            pass
+        task = asyncio.create_task(one(scheduled, item))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    await asyncio.gather(*in_flight)
     result.wall = time.perf_counter() - start
     return result
 

@@ -1,6 +1,7 @@
 """bench/loadgen.py's fixed-rate driver: open loop, errors by kind, stop."""
 
 import asyncio
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -46,11 +47,31 @@ def test_stop_sends_nothing_more():
         async def send(_: str) -> str | None:
             return None
 
-        asyncio.get_running_loop().call_later(1.0, stop.set)  # the run starts 0.5 s in
+        asyncio.get_running_loop().call_later(1.0, stop.set)
         return await fixed_rate(send, [str(i) for i in range(1000)], rate=10.0, stop=stop)
 
     result = asyncio.run(main())
-    assert 3 <= result.sent <= 7  # ~0.5 s at 10/s, not 100 s worth
+    assert 8 <= result.sent <= 12  # ~1 s at 10/s, not 100 s worth
+
+
+def test_a_long_run_starts_on_schedule_without_a_burst():
+    """bench/load.py --duration 3600 hands over hours of items: the first requests still leave
+    one by one on schedule, not in a burst after the others were set up."""
+    started: list[float] = []
+
+    async def main():
+        stop = asyncio.Event()
+
+        async def send(_: str) -> str | None:
+            started.append(time.perf_counter())
+            return None
+
+        asyncio.get_running_loop().call_later(1.5, stop.set)
+        return await fixed_rate(send, [str(i) for i in range(300_000)], rate=10.0, stop=stop)
+
+    asyncio.run(main())
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    assert len(started) >= 10 and min(gaps[:10]) > 0.05, gaps[:10]
 
 
 def test_percentiles_pick_from_the_sorted_values():
