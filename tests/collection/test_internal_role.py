@@ -19,18 +19,20 @@ RECORD = """
 """
 
 
-def record(tmp_path: Path, variables: dict) -> str:
+def play(tmp_path: Path, text: str, variables: dict, *args: str) -> str:
+    """Run the playbook TEXT on localhost with this venv's Python; its whole output."""
     playbook = tmp_path / "play.yml"
-    playbook.write_text(RECORD)
-    run = local_play(
-        playbook,
-        {
-            "ansible_python_interpreter": sys.executable,
-            "_common_deployment_textfile_dir": str(tmp_path / "textfile"),
-            **variables,
-        },
-    )
+    playbook.write_text(text)
+    run = local_play(playbook, {"ansible_python_interpreter": sys.executable, **variables}, *args)
     return run.stdout + run.stderr
+
+
+def record(tmp_path: Path, variables: dict) -> str:
+    return play(
+        tmp_path,
+        RECORD,
+        {"_common_deployment_textfile_dir": str(tmp_path / "textfile"), **variables},
+    )
 
 
 def test_deployment_record_writes_one_sample_with_safe_labels(tmp_path):
@@ -83,12 +85,10 @@ TLS_CERT = """
 
 def tls_cert(tmp_path: Path, check: bool = False, **variables) -> str:
     """Run tls_cert on localhost with the CA and the host's files under tmp_path; its output."""
-    playbook = tmp_path / "tls.yml"
-    playbook.write_text(TLS_CERT)
-    run = local_play(
-        playbook,
+    return play(
+        tmp_path,
+        TLS_CERT,
         {
-            "ansible_python_interpreter": sys.executable,
             "ragstack_tls_ca_dir": str(tmp_path / "controller-pki"),
             "_common_tls_ca_path": str(tmp_path / "host" / "ca.pem"),
             "_common_tls_packages": [],  # the venv's cryptography does it here
@@ -97,7 +97,6 @@ def tls_cert(tmp_path: Path, check: bool = False, **variables) -> str:
         },
         *(["--check"] if check else []),
     )
-    return run.stdout + run.stderr
 
 
 def leaf(tmp_path: Path):

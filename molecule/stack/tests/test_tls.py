@@ -9,7 +9,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
 from ragstack_http import request
@@ -32,16 +31,6 @@ try:
 except OSError as error:
     print(repr(error))
 """
-
-
-@pytest.fixture(scope="module")
-def host():
-    return testinfra.get_host("docker://stack-debian12")
-
-
-@pytest.fixture(scope="module")
-def address(host):
-    return host.interface("eth0").addresses[0]
 
 
 def s_client(host, address: str, port: int, ca: str | None):
