@@ -1,6 +1,7 @@
 """Entry points of the internal role ragstack.platform._common that can run without a lab host."""
 
 import re
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -111,6 +112,7 @@ def changed(output: str) -> int:
 
 def test_tls_cert_issues_rotates_and_stays_idempotent(tmp_path):
     from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
 
     first = tls_cert(tmp_path)
     ca_key = tmp_path / "controller-pki" / "ca.key"
@@ -144,3 +146,10 @@ def test_tls_cert_issues_rotates_and_stays_idempotent(tmp_path):
     assert "db.example.internal" in names.get_values_for_type(x509.DNSName)
     assert "10.9.8.7" in [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
     leaf(tmp_path).verify_directly_issued_by(ca)
+
+    # A lost CA: the next run makes a new one and re-issues the certificate under it.
+    shutil.rmtree(tmp_path / "controller-pki")
+    tls_cert(tmp_path)
+    new_ca = x509.load_pem_x509_certificate((tmp_path / "host" / "ca.pem").read_bytes())
+    assert new_ca.fingerprint(hashes.SHA256()) != ca.fingerprint(hashes.SHA256())
+    leaf(tmp_path).verify_directly_issued_by(new_ca)
