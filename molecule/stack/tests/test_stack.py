@@ -15,6 +15,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
 from checks import reachable, unit_exposure
+from leaks import inventory_secrets
 from ragstack_http import request, wait_for
 
 ADMIN = {"X-API-Key": "molecule-stack-admin-key-0123456789"}
@@ -122,16 +123,10 @@ def test_no_converge_of_site_yml_warned():
     assert not warnings, warnings
 
 
-def inventory_secrets() -> list[str]:
+def stack_secrets() -> list[str]:
     """The secret values of this scenario's inventory (molecule.yml)."""
     scenario = yaml.safe_load((Path(__file__).resolve().parents[1] / "molecule.yml").read_text())
-    variables = scenario["provisioner"]["inventory"]["group_vars"]["all"]
-    values = []
-    for name, value in variables.items():
-        if re.search(r"password|token|secret|_key$", name):
-            # A mapping holds one secret per host (ragstack_backup_passwords).
-            values += [value] if isinstance(value, str) else list(dict(value).values())
-    values += [entry["key"] for entry in variables["ragstack_api_keys"] if "key" in entry]
+    values = inventory_secrets(scenario["provisioner"]["inventory"]["group_vars"]["all"])
     assert len(values) >= 8, values
     return values
 
@@ -144,7 +139,7 @@ def test_no_secret_in_the_output_of_site_yml_or_the_journal(host):
     assert len(journal) > 10_000
     leaks = [
         f"{where}: {value[:12]}..."
-        for value in inventory_secrets()
+        for value in stack_secrets()
         for where, text in [("ansible output", output), ("journal", journal)]
         if value in text
     ]

