@@ -107,12 +107,21 @@ def leaf(tmp_path: Path):
 
 
 def changed(output: str) -> int:
-    return int(re.search(r"localhost\s*:.*changed=(\d+)", output).group(1))
+    """The run's changed count; it must have failed nothing."""
+    recap = re.search(r"localhost\s*:.*changed=(\d+).*failed=(\d+)", output)
+    assert recap and recap.group(2) == "0", output[-3000:]
+    return int(recap.group(1))
 
 
 def test_tls_cert_issues_rotates_and_stays_idempotent(tmp_path):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
+
+    # Check mode on a fresh controller and host (the stack scenario's first step): it reports the
+    # CA and the certificate to make, and makes nothing, not even the CA's directory.
+    fresh = tls_cert(tmp_path, check=True)
+    assert changed(fresh) > 0, fresh
+    assert not (tmp_path / "controller-pki").exists() and not (tmp_path / "host").exists()
 
     first = tls_cert(tmp_path)
     ca_key = tmp_path / "controller-pki" / "ca.key"
