@@ -20,6 +20,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -87,8 +88,10 @@ def wait_until_healthy(
     raise RuntimeError(f"{server.name} not healthy after {timeout}s:\n{server.log_tail()}")
 
 
-def http_ok(url: str, headers: dict[str, str] | None = None) -> Callable[[], bool]:
-    return lambda: httpx.get(url, headers=headers, timeout=2.0).status_code == 200
+def http_ok(
+    url: str, headers: dict[str, str] | None = None, verify: ssl.SSLContext | bool = True
+) -> Callable[[], bool]:
+    return lambda: httpx.get(url, headers=headers, timeout=2.0, verify=verify).status_code == 200
 
 
 def _spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> tuple:
@@ -129,7 +132,10 @@ def start_redis(
     return wait_until_healthy(server, ping, timeout=20)
 
 
-def start_chroma(workdir: Path, token: str | None = None) -> Server:
+def start_chroma(
+    workdir: Path, token: str | None = None, tls: dict[str, Path] | None = None
+) -> Server:
+    """``tls``: PEM files ``ca``, ``cert``, ``key``: serve https only (as roles/chromadb does)."""
     token = token or secrets.token_hex(16)
     port = free_port()
     env = {
@@ -141,9 +147,14 @@ def start_chroma(workdir: Path, token: str | None = None) -> Server:
     }
     argv = [str(CHROMA_VENV / "bin" / "uvicorn"), "chromadb.app:app"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    if tls:
+        argv += ["--ssl-certfile", str(tls["cert"]), "--ssl-keyfile", str(tls["key"])]
     process, log_path = _spawn("chroma", argv, workdir, env)
-    server = Server("chroma", process, port, log_path, url=f"http://127.0.0.1:{port}", secret=token)
-    return wait_until_healthy(server, http_ok(f"{server.url}/api/v2/heartbeat"), timeout=90)
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    server = Server("chroma", process, port, log_path, url=url, secret=token)
+    verify = ssl.create_default_context(cafile=tls["ca"]) if tls else True
+    heartbeat = f"{server.url}/api/v2/heartbeat"
+    return wait_until_healthy(server, http_ok(heartbeat, verify=verify), timeout=90)
 
 
 def start_fake_llm(workdir: Path, model: str = "fake-llm") -> Server:

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="ragstack", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
     chroma_url: str = Field(default="http://127.0.0.1:8002", pattern=r"^https?://[^/\s]+/?$")
     chroma_token: SecretStr | None = None
+    chroma_ca_file: Path | None = None
     data_dir: Path = Path("/var/lib/ragstack")
 
     # Auth

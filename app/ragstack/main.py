@@ -37,8 +37,7 @@ from ragstack.observability.middleware import RequestContextMiddleware
 from ragstack.observability.tracing import configure_tracing, shutdown_tracing
 from ragstack.retrieval.lexical import LexicalIndex
 from ragstack.retrieval.service import FusionSettings, RetrievalService
-from ragstack.retrieval.vectorstore import VectorStore
-from ragstack.stores import build_embedder, connect_redis, secret
+from ragstack.stores import build_embedder, connect_chroma, connect_redis, secret
 from ragstack.users import UserStore
 
 log = logging.getLogger(__name__)
@@ -107,7 +106,7 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
     redis = connect_redis(settings)
     prefix = settings.redis_prefix
     catalog = Catalog(redis, prefix)
-    store = VectorStore(settings.chroma_url, secret(settings.chroma_token))
+    store = connect_chroma(settings)
     embedder = build_embedder(settings)
     result_cache = ResultCache(redis, prefix, settings.cache_ttl_seconds)
     retrieval = RetrievalService(

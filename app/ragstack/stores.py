@@ -11,6 +11,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ragstack.config import EmbeddingBackend, Settings
 from ragstack.retrieval.embedding import Embedder, OllamaEmbedder, onnx_embedder
+from ragstack.retrieval.vectorstore import VectorStore
 
 
 def secret(value: SecretStr | None) -> str | None:
@@ -35,6 +36,10 @@ def connect_redis(settings: Settings) -> Redis:
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
+
+
+def connect_chroma(settings: Settings) -> VectorStore:
+    return VectorStore(settings.chroma_url, secret(settings.chroma_token), settings.chroma_ca_file)
 
 
 def build_embedder(settings: Settings) -> Embedder:

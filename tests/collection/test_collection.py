@@ -28,7 +28,7 @@ def ansible(tool: str, *args: str, env: dict[str, str] | None = None, cwd: Path 
     )
 
 
-def local_play(playbook: Path, variables: dict):
+def local_play(playbook: Path, variables: dict, *args: str):
     """ansible-playbook PLAYBOOK on localhost, VARIABLES as -e JSON, this checkout's collection."""
     return ansible(
         "ansible-playbook",
@@ -37,6 +37,7 @@ def local_play(playbook: Path, variables: dict):
         str(playbook),
         "-e",
         json.dumps(variables),
+        *args,
         env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".cache/collections")},
     )
 

@@ -1,5 +1,7 @@
 """Entry points of the internal role ragstack.platform._common that can run without a lab host."""
 
+import re
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -18,18 +20,20 @@ RECORD = """
 """
 
 
-def record(tmp_path: Path, variables: dict) -> str:
+def play(tmp_path: Path, text: str, variables: dict, *args: str) -> str:
+    """Run the playbook TEXT on localhost with this venv's Python; its whole output."""
     playbook = tmp_path / "play.yml"
-    playbook.write_text(RECORD)
-    run = local_play(
-        playbook,
-        {
-            "ansible_python_interpreter": sys.executable,
-            "_common_deployment_textfile_dir": str(tmp_path / "textfile"),
-            **variables,
-        },
-    )
+    playbook.write_text(text)
+    run = local_play(playbook, {"ansible_python_interpreter": sys.executable, **variables}, *args)
     return run.stdout + run.stderr
+
+
+def record(tmp_path: Path, variables: dict) -> str:
+    return play(
+        tmp_path,
+        RECORD,
+        {"_common_deployment_textfile_dir": str(tmp_path / "textfile"), **variables},
+    )
 
 
 def test_deployment_record_writes_one_sample_with_safe_labels(tmp_path):
@@ -59,3 +63,102 @@ def test_deployment_record_refuses_an_unknown_result_and_a_missing_version(tmp_p
     assert "failed=1" in output
     assert "_common_deployment_version" in output and "maybe" in output
     assert not (tmp_path / "textfile").exists()
+
+
+TLS_CERT = """
+- hosts: localhost
+  connection: local
+  gather_facts: true
+  tasks:
+    - name: A server certificate from the internal CA, as roles/redis asks for one
+      ansible.builtin.include_role:
+        name: ragstack.platform._common
+        tasks_from: tls_cert
+      vars:
+        _common_tls_cert: {name: svc, group: root, notify: [Certificate changed],
+                           extra_names: "{{ extra_names | default([]) }}"}
+  handlers:
+    - name: Certificate changed
+      ansible.builtin.shell: echo notified >> {{ marker }}
+      changed_when: true
+"""
+
+
+def tls_cert(tmp_path: Path, check: bool = False, **variables) -> str:
+    """Run tls_cert on localhost with the CA and the host's files under tmp_path; its output."""
+    return play(
+        tmp_path,
+        TLS_CERT,
+        {
+            "ragstack_tls_ca_dir": str(tmp_path / "controller-pki"),
+            "_common_tls_ca_path": str(tmp_path / "host" / "ca.pem"),
+            "_common_tls_packages": [],  # the venv's cryptography does it here
+            "marker": str(tmp_path / "notified"),
+            **variables,
+        },
+        *(["--check"] if check else []),
+    )
+
+
+def leaf(tmp_path: Path):
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate((tmp_path / "host" / "svc" / "cert.pem").read_bytes())
+
+
+def changed(output: str) -> int:
+    """The run's changed count; it must have failed nothing."""
+    recap = re.search(r"localhost\s*:.*changed=(\d+).*failed=(\d+)", output)
+    assert recap and recap.group(2) == "0", output[-3000:]
+    return int(recap.group(1))
+
+
+def test_tls_cert_issues_rotates_and_stays_idempotent(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    # Check mode on a fresh controller and host (the stack scenario's first step): it reports the
+    # CA and the certificate to make, and makes nothing, not even the CA's directory.
+    fresh = tls_cert(tmp_path, check=True)
+    assert changed(fresh) > 0, fresh
+    assert not (tmp_path / "controller-pki").exists() and not (tmp_path / "host").exists()
+
+    first = tls_cert(tmp_path)
+    ca_key = tmp_path / "controller-pki" / "ca.key"
+    assert stat.S_IMODE(ca_key.stat().st_mode) == 0o600, first
+    key = tmp_path / "host" / "svc" / "key.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o640
+    assert "PRIVATE KEY" not in first  # no key material in the output
+    ca = x509.load_pem_x509_certificate((tmp_path / "host" / "ca.pem").read_bytes())
+    issued = leaf(tmp_path)
+    issued.verify_directly_issued_by(ca)
+    names = issued.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert (tmp_path / "notified").read_text().count("notified") == 1
+
+    again = tls_cert(tmp_path)
+    assert changed(again) == 0, again
+    assert leaf(tmp_path).serial_number == issued.serial_number
+
+    # Within renew_before_days of its end (90-day certificates, renewal at 100 days left): a check
+    # run reports it and changes nothing; a real run re-issues it and notifies the service.
+    checked = tls_cert(tmp_path, check=True, ragstack_tls_renew_before_days=100)
+    assert changed(checked) > 0, checked
+    assert leaf(tmp_path).serial_number == issued.serial_number
+    renewed = tls_cert(tmp_path, ragstack_tls_renew_before_days=100)
+    assert leaf(tmp_path).serial_number != issued.serial_number, renewed
+    assert (tmp_path / "notified").read_text().count("notified") == 2
+
+    # A new name on the host: re-issued with it, same CA.
+    tls_cert(tmp_path, extra_names=["db.example.internal", "10.9.8.7"])
+    names = leaf(tmp_path).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "db.example.internal" in names.get_values_for_type(x509.DNSName)
+    assert "10.9.8.7" in [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
+    leaf(tmp_path).verify_directly_issued_by(ca)
+
+    # A lost CA: the next run makes a new one and re-issues the certificate under it.
+    shutil.rmtree(tmp_path / "controller-pki")
+    tls_cert(tmp_path)
+    new_ca = x509.load_pem_x509_certificate((tmp_path / "host" / "ca.pem").read_bytes())
+    assert new_ca.fingerprint(hashes.SHA256()) != ca.fingerprint(hashes.SHA256())
+    leaf(tmp_path).verify_directly_issued_by(new_ca)

@@ -35,8 +35,7 @@ from ragstack.observability.logging import configure_logging
 from ragstack.observability.metrics import WORKER_JOBS, WORKER_JOBS_IN_PROGRESS
 from ragstack.retrieval.indexer import Indexer
 from ragstack.retrieval.lexical import LexicalIndex
-from ragstack.retrieval.vectorstore import VectorStore
-from ragstack.stores import build_embedder, connect_redis, secret
+from ragstack.stores import build_embedder, connect_chroma, connect_redis
 
 log = logging.getLogger("ragstack.worker")
 READ_BLOCK_MS = 1000
@@ -215,7 +214,7 @@ class Worker:
 def build_worker(settings: Settings, redis: Redis, sandbox: ParserSandbox) -> Worker:
     prefix = settings.redis_prefix
     catalog = Catalog(redis, prefix)
-    store = VectorStore(settings.chroma_url, secret(settings.chroma_token))
+    store = connect_chroma(settings)
     queue = IngestQueue(redis, prefix, settings.node_name)
     originals = Originals(settings.data_dir)
     name = f"{settings.node_name}/worker"
@@ -234,7 +233,7 @@ def build_worker(settings: Settings, redis: Redis, sandbox: ParserSandbox) -> Wo
 def build_reconciler(settings: Settings, redis: Redis) -> Reconciler:
     return Reconciler(
         Catalog(redis, settings.redis_prefix),
-        VectorStore(settings.chroma_url, secret(settings.chroma_token)),
+        connect_chroma(settings),
         IngestQueue(redis, settings.redis_prefix, settings.node_name),
         Originals(settings.data_dir),
         settings.reconcile_grace_seconds,

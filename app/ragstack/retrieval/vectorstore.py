@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,11 +42,15 @@ def user_filter(filters: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 class VectorStore:
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, url: str, token: str | None, ca_file: Path | None = None) -> None:
+        """An https server's certificate is always verified, host name included: against
+        ``ca_file`` (the internal CA), else the system's CAs."""
         parts = urlsplit(url)
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._ssl = parts.scheme == "https"
+        # chromadb's client turns verification off unless told (verify=None or False).
+        self._verify: bool | str = str(ca_file) if ca_file else self._ssl
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client: AsyncClientAPI | None = None
         self._collections: dict[str, AsyncCollection] = {}
@@ -61,7 +66,10 @@ class VectorStore:
                             port=self._port,
                             ssl=self._ssl,
                             headers=self._headers,
-                            settings=ChromaSettings(anonymized_telemetry=False),
+                            settings=ChromaSettings(
+                                anonymized_telemetry=False,
+                                chroma_server_ssl_verify=self._verify,
+                            ),
                         )
                     except Exception as error:
                         raise DependencyUnavailableError(

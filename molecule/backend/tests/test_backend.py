@@ -66,8 +66,10 @@ def test_secrets_file_is_root_only_and_holds_no_plain_api_key(host):
     assert 'RAGSTACK_REDIS_PASSWORD="molecule-redis-password"' in content
     assert 'RAGSTACK_CHROMA_TOKEN="molecule-chromadb-token"' in content
     address = host.interface("eth0").addresses[0]
-    assert f'RAGSTACK_REDIS_URL="redis://ragstack@{address}:6379/0"' in content
-    assert f'RAGSTACK_CHROMA_URL="http://{address}:8002"' in content
+    tls = "?ssl_ca_certs=/etc/ragstack/tls/ca.pem"
+    assert f'RAGSTACK_REDIS_URL="rediss://ragstack@{address}:6379/0{tls}"' in content
+    assert f'RAGSTACK_CHROMA_URL="https://{address}:8002"' in content
+    assert 'RAGSTACK_CHROMA_CA_FILE="/etc/ragstack/tls/ca.pem"' in content
 
 
 def test_resource_limits_and_restart_policy(host):

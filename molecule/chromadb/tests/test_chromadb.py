@@ -1,5 +1,6 @@
 """Behaviour of the chromadb role on chromadb-debian12 (asserts on the host, not on tasks)."""
 
+import functools
 import json
 import shlex
 import sys
@@ -14,17 +15,19 @@ from checks import unit_exposure, unit_main_user
 
 TOKEN = "molecule-chromadb-token-0123456789"
 COLLECTIONS = "/api/v2/tenants/default_tenant/databases/default_database/collections"
+CA = "/etc/ragstack/tls/ca.pem"
 # A tiny HTTP client run on a lab host: prints {"status": ..., "body": ...}, status 0 when the
-# connection cannot be made.
+# connection (or the TLS handshake, verified against the CA given as PEM) cannot be made.
 CLIENT = """
-import json, sys, urllib.error, urllib.request
-method, url, token, body = sys.argv[1:5]
+import json, ssl, sys, urllib.error, urllib.request
+method, url, token, body, ca = sys.argv[1:6]
+context = ssl.create_default_context(cadata=ca) if ca else None
 headers = {"Content-Type": "application/json"}
 if token:
     headers["Authorization"] = "Bearer " + token
 request = urllib.request.Request(url, method=method, data=body.encode() or None, headers=headers)
 try:
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=5, context=context) as response:
         status, text = response.status, response.read().decode()
 except urllib.error.HTTPError as error:
     status, text = error.code, error.read().decode()
@@ -46,11 +49,17 @@ def app():
 
 @pytest.fixture(scope="module")
 def base_url(host):
-    return f"http://{host.interface('eth0').addresses[0]}:8002"
+    return f"https://{host.interface('eth0').addresses[0]}:8002"
+
+
+@functools.cache
+def ca_pem() -> str:
+    """The internal CA's certificate, as the role installed it on the ChromaDB host."""
+    return testinfra.get_host("docker://chromadb-debian12").file(CA).content_string
 
 
 def call(client, method: str, url: str, token: str = "", body: dict | None = None) -> tuple:
-    argv = [method, url, token, json.dumps(body) if body is not None else ""]
+    argv = [method, url, token, json.dumps(body) if body is not None else "", ca_pem()]
     command = f"python3 -c {shlex.quote(CLIENT)} " + " ".join(shlex.quote(a) for a in argv)
     reply = json.loads(client.check_output(command))
     try:
@@ -99,13 +108,23 @@ def test_token_only_in_the_root_only_environment_file(host):
 
 def test_listens_on_the_host_address_only(host, base_url):
     listening = host.check_output("ss -ltnH 'sport = :8002'")
-    assert base_url.removeprefix("http://") in listening
+    assert base_url.removeprefix("https://") in listening
     assert "0.0.0.0:8002" not in listening and "*:8002" not in listening
 
 
 def test_heartbeat_answers(app, base_url):
     status, body = call(app, "GET", f"{base_url}/api/v2/heartbeat")
     assert status == 200 and "nanosecond heartbeat" in body
+
+
+def test_tls_only(host, app, base_url):
+    """Plain HTTP on the port gets no answer; the certificate is the internal CA's."""
+    status, body = call(app, "GET", base_url.replace("https://", "http://") + "/api/v2/heartbeat")
+    assert status == 0, body
+    verify = host.run(f"openssl verify -CAfile {CA} /etc/ragstack/tls/chromadb/cert.pem")
+    assert verify.rc == 0, verify.stdout + verify.stderr
+    key = host.file("/etc/ragstack/tls/chromadb/key.pem")
+    assert (key.user, key.group, key.mode) == ("root", "chromadb", 0o640)
 
 
 @pytest.mark.parametrize("token", ["", "wrong-token-0123456789"])

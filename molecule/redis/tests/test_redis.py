@@ -13,6 +13,7 @@ from checks import unit_exposure
 
 BACKEND = ("ragstack", "molecule-redis-backend-pw")
 ADMIN = ("ragstack-admin", "molecule-redis-admin-pw")
+CA = "/etc/ragstack/tls/ca.pem"
 DANGEROUS = ["FLUSHALL", "FLUSHDB", "CONFIG GET maxmemory", "DEBUG SLEEP 0", "KEYS 'ragstack:*'",
              "SHUTDOWN NOSAVE", "MONITOR", "ACL LIST", "INFO", "BGSAVE"]  # fmt: skip
 
@@ -20,6 +21,9 @@ DANGEROUS = ["FLUSHALL", "FLUSHDB", "CONFIG GET maxmemory", "DEBUG SLEEP 0", "KE
 @pytest.fixture(scope="module")
 def host():
     return testinfra.get_host("docker://redis-debian12")
+
+
+TLS = f"--tls --cacert {CA}"
 
 
 def cli(host, command: str, user: tuple[str, str] | None = None) -> str:
@@ -30,20 +34,32 @@ def cli(host, command: str, user: tuple[str, str] | None = None) -> str:
         auth_user = f"--user {shlex.quote(user[0])} "
     else:
         auth_user = ""
-    result = host.run(f"{auth}redis-cli -h 127.0.0.1 -p 6379 {auth_user}{command} 2>&1")
+    result = host.run(f"{auth}redis-cli {TLS} -h 127.0.0.1 -p 6379 {auth_user}{command} 2>&1")
     return result.stdout.strip()
 
 
-def resp_exchange(client, server_address: str, lines: list[str]) -> str:
-    """From `client`, send inline commands to redis on `server_address`; '' if no connection."""
+def resp_exchange(client, server_address: str, lines: list[str], ca_pem: str | None) -> str:
+    """From `client`, send inline commands to redis on `server_address` over TLS verified against
+    `ca_pem` (None: in plaintext); '' if no connection, `closed` if the server dropped it."""
     payload = "".join(f"{line}\r\n" for line in lines)
+    wrap = (
+        f"s=ssl.create_default_context(cadata={ca_pem!r})"
+        f".wrap_socket(s, server_hostname={server_address!r})\n"
+        if ca_pem
+        else ""
+    )
     script = (
-        "import socket,sys,time\n"
+        "import socket,ssl,sys,time\n"
         "try:\n"
         f"    s=socket.create_connection(({server_address!r}, 6379), timeout=3)\n"
         "except OSError:\n"
         "    sys.exit(0)\n"
-        f"s.sendall({payload.encode()!r}); time.sleep(0.5); print(s.recv(4096).decode())\n"
+        f"{wrap}"
+        f"s.sendall({payload.encode()!r}); time.sleep(0.5)\n"
+        "try:\n"
+        "    print(s.recv(4096).decode(errors='replace') or 'closed')\n"
+        "except OSError:\n"
+        "    print('closed')\n"
     )
     return client.check_output(f"python3 -c {shlex.quote(script)}")
 
@@ -129,7 +145,7 @@ def test_data_survives_restart(host):
     transaction = "\n".join(["MULTI", *writes, "EXEC"]) + "\n"
     sent = host.run(
         f"printf {shlex.quote(transaction)} | REDISCLI_AUTH={shlex.quote(BACKEND[1])} "
-        f"redis-cli -h 127.0.0.1 -p 6379 --user {BACKEND[0]}"
+        f"redis-cli {TLS} -h 127.0.0.1 -p 6379 --user {BACKEND[0]}"
     )
     assert sent.rc == 0 and "ERR" not in sent.stdout, sent.stdout
     time.sleep(1.5)  # appendfsync everysec
@@ -165,9 +181,29 @@ def test_port_open_to_app_group_only(host):
     address = server_address(host)
     app = testinfra.get_host("docker://redis-app-debian12")
     outsider = testinfra.get_host("docker://redis-outsider-debian12")
-    reply = resp_exchange(app, address, ["PING", f"AUTH {BACKEND[0]} {BACKEND[1]}", "PING"])
+    ca_pem = host.file(CA).content_string
+    commands = ["PING", f"AUTH {BACKEND[0]} {BACKEND[1]}", "PING"]
+    reply = resp_exchange(app, address, commands, ca_pem)
     assert reply.split() == ["-NOAUTH", "Authentication", "required.", "+OK", "+PONG"], reply
-    assert resp_exchange(outsider, address, ["PING"]) == ""
+    assert resp_exchange(outsider, address, ["PING"], ca_pem) == ""
+
+
+def test_tls_only(host):
+    """No plaintext port: a plaintext PING on 6379 gets no Redis reply; the certificate names the
+    host's address and is signed by the collection's internal CA; only redis reads the key."""
+    app = testinfra.get_host("docker://redis-app-debian12")
+    plain = resp_exchange(app, server_address(host), ["PING"], None)
+    assert "PONG" not in plain and "NOAUTH" not in plain, plain
+    plain_cli = host.run("redis-cli -h 127.0.0.1 -p 6379 PING 2>&1").stdout
+    assert "PONG" not in plain_cli and "NOAUTH" not in plain_cli, plain_cli
+    verify = host.run(f"openssl verify -CAfile {CA} /etc/ragstack/tls/redis/cert.pem")
+    assert verify.rc == 0, verify.stdout + verify.stderr
+    names = host.check_output(
+        "openssl x509 -noout -ext subjectAltName -in /etc/ragstack/tls/redis/cert.pem"
+    )
+    assert f"IP Address:{server_address(host)}" in names and "IP Address:127.0.0.1" in names, names
+    key = host.file("/etc/ragstack/tls/redis/key.pem")
+    assert (key.user, key.group, key.mode) == ("root", "redis", 0o640)
 
 
 def test_unit_sandboxed(host):

@@ -41,18 +41,8 @@ DISTRO_UNITS = [
 
 
 @pytest.fixture(scope="module")
-def host():
-    return testinfra.get_host("docker://stack-debian12")
-
-
-@pytest.fixture(scope="module")
 def outsider():
     return testinfra.get_host("docker://stack-outsider")
-
-
-@pytest.fixture(scope="module")
-def address(host):
-    return host.interface("eth0").addresses[0]
 
 
 def test_every_tier_is_up(host):
