@@ -7,8 +7,10 @@ stays in this process (the Reflex backend) and is never put into a state var.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,9 @@ class Settings:
     stream_read_timeout_s: float = 120.0
     # Secure cookies travel over HTTPS only; off for plain-HTTP development on localhost.
     cookie_secure: bool = True
+    # The CA an https backend_url is verified against (the fleet's internal CA); empty: the
+    # system's CAs.
+    backend_ca_file: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -38,6 +43,7 @@ class Settings:
             timeout_s=float(env.get("RAGSTACK_UI_TIMEOUT_S", "30")),
             stream_read_timeout_s=float(env.get("RAGSTACK_UI_STREAM_TIMEOUT_S", "120")),
             cookie_secure=env.get("RAGSTACK_UI_COOKIE_SECURE", "true").lower() != "false",
+            backend_ca_file=env.get("RAGSTACK_UI_BACKEND_CA_FILE", ""),
         )
 
 
@@ -198,6 +204,13 @@ def parse_sse(lines: Iterable[str]) -> Iterator[SseEvent]:
         yield event
 
 
+@functools.cache
+def tls_verification(ca_file: str) -> ssl.SSLContext | bool:
+    """How https backends are verified: against `ca_file`, else the system's CAs. One context per
+    file for the process: a client is made per call, loading a CA file each time would cost."""
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
+
+
 class BackendClient:
     """One method per backend endpoint the UI uses. Raises BackendError with words for people."""
 
@@ -210,6 +223,7 @@ class BackendClient:
         self.settings = settings
         self._transport = transport
         self._token = token
+        self._verify = tls_verification(settings.backend_ca_file)
 
     def _client(self, read_timeout: float | None = None) -> httpx.AsyncClient:
         timeout = httpx.Timeout(
@@ -221,6 +235,7 @@ class BackendClient:
             headers=headers,
             timeout=timeout,
             transport=self._transport,
+            verify=self._verify,
         )
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:

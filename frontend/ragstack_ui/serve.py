@@ -5,7 +5,7 @@ the artifact already holds the build (.web/build/client and .web/backend), so th
 Reflex backend with compiling skipped and the compiled frontend mounted, exactly as
 `reflex run --env prod` does after its build step. It serves `/_health` and `/ping` too.
 
-    python -m ragstack_ui.serve --host 127.0.0.1 --port 3000
+    python -m ragstack_ui.serve --host 127.0.0.1 --port 3000 [--ssl-certfile C --ssl-keyfile K]
 
 Run it from the app directory (the one holding rxconfig.py and .web/).
 """
@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         help="writable directory (Reflex's markers, files being uploaded through the UI)",
     )
     parser.add_argument("--log-level", default=os.environ.get("RAGSTACK_UI_LOG_LEVEL", "info"))
+    parser.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate")
+    parser.add_argument("--ssl-keyfile", type=Path, help="and this key")
     args = parser.parse_args(argv)
+    if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
+        parser.error("--ssl-certfile and --ssl-keyfile go together")
 
     if not Path("rxconfig.py").is_file() or not Path(".web/build/client").is_dir():
         parser.error("run from the built app directory (rxconfig.py and .web/build/client)")
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         interface=Interfaces.ASGI,
         workers=1,
         log_level=LogLevels(args.log_level),
+        ssl_cert=args.ssl_certfile,
+        ssl_key=args.ssl_keyfile,
     ).serve()
 
 

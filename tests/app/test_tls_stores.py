@@ -6,18 +6,13 @@ through RAGSTACK_REDIS_URL / RAGSTACK_CHROMA_URL + RAGSTACK_CHROMA_CA_FILE."""
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import secrets
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from pki import write_pki
 from ragstack.config import Settings
 from ragstack.errors import DependencyUnavailableError
 from ragstack.stores import connect_chroma, connect_redis
@@ -25,58 +20,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from servers import REDIS_SERVER, Server, _spawn, free_port, start_chroma, wait_until_healthy
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _certificate(subject: str, key, issuer: str, issuer_key, ca: bool) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if not ca:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write_pki(directory: Path, ca_name: str) -> dict[str, Path]:
-    """A CA and a server certificate it signed, as PEM files: ca.pem, cert.pem, key.pem."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _certificate(ca_name, ca_key, ca_name, ca_key, ca=True)
-    server_cert = _certificate("redis", server_key, ca_name, ca_key, ca=False)
-    directory.mkdir(parents=True, exist_ok=True)
-    files = {name: directory / f"{name}.pem" for name in ("ca", "cert", "key")}
-    files["ca"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    files["cert"].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    files["key"].write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return files
-
-
 @pytest.fixture(scope="module")
 def tls_redis(tmp_path_factory) -> Iterator[tuple[Server, dict[str, Path], Path]]:
     """redis-server as roles/redis configures it: `port 0`, a TLS port, no client certificates."""
     work = tmp_path_factory.mktemp("tls-redis")
-    pki = _write_pki(work / "pki", "test internal CA")
-    other_ca = _write_pki(work / "other", "some other CA")["ca"]
+    pki = write_pki(work / "pki", "test internal CA")
+    other_ca = write_pki(work / "other", "some other CA")["ca"]
     password = secrets.token_hex(16)
     port = free_port()
     argv = [REDIS_SERVER, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1"]
@@ -150,8 +99,8 @@ def test_plaintext_command_gets_no_redis_reply(tls_redis):
 def tls_chroma(tmp_path_factory) -> Iterator[tuple[Server, dict[str, Path], Path]]:
     """ChromaDB's server under uvicorn with --ssl-certfile/--ssl-keyfile (as roles/chromadb)."""
     work = tmp_path_factory.mktemp("tls-chroma")
-    pki = _write_pki(work / "pki", "test internal CA")
-    other_ca = _write_pki(work / "other", "some other CA")["ca"]
+    pki = write_pki(work / "pki", "test internal CA")
+    other_ca = write_pki(work / "other", "some other CA")["ca"]
     server = start_chroma(work, tls=pki)
     yield server, pki, other_ca
     server.stop()

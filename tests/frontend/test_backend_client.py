@@ -1,10 +1,15 @@
 """The UI's backend client: SSE parsing, error wording, and calls against the fake backend."""
 
 import asyncio
+import socket
+import threading
+import time
 
 import httpx
 import pytest
+import uvicorn
 from fake_backend import create_app
+from pki import write_pki
 from ragstack_ui.backend import (
     TIMED_OUT,
     UNREACHABLE,
@@ -117,7 +122,58 @@ def test_settings_from_env_strips_trailing_slash():
     settings = Settings.from_env({"RAGSTACK_UI_BACKEND_URL": "http://api:8000/"})
     assert settings.backend_url == "http://api:8000"
     assert settings.cookie_secure is True
+    assert settings.backend_ca_file == ""
     assert Settings.from_env({"RAGSTACK_UI_COOKIE_SECURE": "false"}).cookie_secure is False
+    ca = Settings.from_env({"RAGSTACK_UI_BACKEND_CA_FILE": "/etc/ragstack/tls/ca.pem"})
+    assert ca.backend_ca_file == "/etc/ragstack/tls/ca.pem"
+
+
+# --- over TLS, as on a host (the backend's API port speaks only TLS) ----------------------------
+
+
+@pytest.fixture(scope="module")
+def https_backend(tmp_path_factory):
+    """The fake backend served by uvicorn over TLS with a certificate of a throw-away CA; yields
+    (url, that CA's file, another CA's file)."""
+    work = tmp_path_factory.mktemp("ui-tls")
+    pki = write_pki(work / "pki", "test internal CA")
+    other_ca = write_pki(work / "other", "some other CA")["ca"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(),
+        host="127.0.0.1",
+        port=port,
+        ssl_certfile=str(pki["cert"]),
+        ssl_keyfile=str(pki["key"]),
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"https://127.0.0.1:{port}", str(pki["ca"]), str(other_ca)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_https_backend_is_verified_against_the_configured_ca(https_backend):
+    url, ca, other_ca = https_backend
+
+    async def call(ca_file: str):
+        settings = Settings(backend_url=url, backend_ca_file=ca_file)
+        return await BackendClient(settings, token="test-key").list_collections()
+
+    assert run(call(ca)) == []
+    # Signed by another CA, or checked against the system's CAs only: no request is sent.
+    for refused in (other_ca, ""):
+        with pytest.raises(BackendError) as caught:
+            run(call(refused))
+        assert caught.value.message == UNREACHABLE
 
 
 # --- against the fake backend ------------------------------------------------------------------

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from checks import unit_exposure, unit_main_user
 from ragstack_http import request, wait_for
 
-API = "http://127.0.0.1:8000"
+API = "https://127.0.0.1:8000"
 ADMIN = {"X-API-Key": "molecule-admin-key-0123456789"}
 READER = {"X-API-Key": "molecule-read-key-0123456789"}
 WRITER = {"X-API-Key": "molecule-write-key-0123456789"}

@@ -59,7 +59,7 @@ def api(method, path, body=None, form=None, host=DATA):
         cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
     for key, value in (form or {}).items():
         cmd += ["-F", f"{key}={value}"]
-    cmd.append(f"http://127.0.0.1:8000{path}")
+    cmd += ["--cacert", "/etc/ragstack/tls/ca.pem", f"https://127.0.0.1:8000{path}"]
     status = host.check_output(shlex.join(cmd))
     text = host.check_output("cat /tmp/api.json")
     return int(status), json.loads(text) if text else None

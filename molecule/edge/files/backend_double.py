@@ -2,8 +2,9 @@
 """Test double of a ragstack app host for the edge scenario (not the real backend or UI).
 
 Serves the API port (8000: /health, /ready, /metrics, /v1/..., /v1/chat as SSE) and the UI port
-(3000: pages, /_health, the /_event websocket handshake). Every response names the host in
-X-Backend, so the tests can see which upstream answered.
+(3000: pages, /_health, the /_event websocket handshake), over TLS as the real ones do, with the
+certificates the collection's internal CA issued (/etc/ragstack/tls/NAME/): arguments PORT:NAME.
+Every response names the host in X-Backend, so the tests can see which upstream answered.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import hashlib
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -99,9 +101,22 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, {"page": path, "host": HOST})
 
 
+def tls_server(port: int, name: str) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(
+        f"/etc/ragstack/tls/{name}/cert.pem", f"/etc/ragstack/tls/{name}/key.pem"
+    )
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    return server
+
+
 def main() -> None:
-    ports = [int(port) for port in sys.argv[1:]] or [8000, 3000]
-    servers = [ThreadingHTTPServer(("0.0.0.0", port), Handler) for port in ports]
+    listeners = [arg.split(":") for arg in sys.argv[1:]] or [
+        ["8000", "backend"],
+        ["3000", "frontend"],
+    ]
+    servers = [tls_server(int(port), name) for port, name in listeners]
     for server in servers[1:]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     servers[0].serve_forever()

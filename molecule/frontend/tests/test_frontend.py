@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"
 from checks import unit_exposure, unit_main_user
 from ragstack_http import request, wait_for
 
-UI = "http://127.0.0.1:3000"
+UI = "https://127.0.0.1:3000"
 UNIT = "ragstack-ui"
 
 
@@ -43,7 +43,7 @@ def test_env_file_is_root_only_and_holds_no_key(host):
     env = host.file("/etc/ragstack/ui.env")
     assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
     assert "RAGSTACK_UI_API_KEY" not in env.content_string
-    assert 'RAGSTACK_UI_BACKEND_URL="http://' in env.content_string
+    assert 'RAGSTACK_UI_BACKEND_URL="https://' in env.content_string
     assert 'RAGSTACK_UI_ALLOWED_ORIGINS="https://' in env.content_string
 
 

@@ -325,8 +325,9 @@ def kill_round(tmp_path: Path, number: int, name: str) -> dict:
     deadline = killed_at + 300
     while (
         victim.run(
-            'python3 -c "import urllib.request as u; '
-            "u.urlopen('http://127.0.0.1:8000/ready', timeout=5)\""
+            'python3 -c "import ssl, urllib.request as u; '
+            "c = ssl.create_default_context(cafile='/etc/ragstack/tls/ca.pem'); "
+            "u.urlopen('https://127.0.0.1:8000/ready', timeout=5, context=c)\""
         ).rc
         != 0
     ):

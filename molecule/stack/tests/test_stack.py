@@ -19,8 +19,8 @@ from leaks import inventory_secrets
 from ragstack_http import request, wait_for
 
 ADMIN = {"X-API-Key": "molecule-stack-admin-key-0123456789"}
-BACKEND = "http://127.0.0.1:8000"
-UI = "http://127.0.0.1:3000"
+BACKEND = "https://127.0.0.1:8000"
+UI = "https://127.0.0.1:3000"
 # Where clients reach the API and the UI: nginx on 443.
 ENTRY = "https://127.0.0.1"
 PROMETHEUS = "http://127.0.0.1:9090"

@@ -1,5 +1,7 @@
-"""TLS between the tiers (issue 17): Redis and ChromaDB speak only TLS, with certificates signed by
-the collection's internal CA, and Prometheus watches those certificates' expiry."""
+"""TLS between the tiers (issue 17): Redis, ChromaDB, the backend's API and the UI speak only TLS,
+with certificates signed by the collection's internal CA, and Prometheus watches those
+certificates' expiry. nginx reaching the backend and the UI through them (verified against the CA,
+by service name) is what every request through nginx in test_stack.py goes through."""
 
 import json
 import shlex
@@ -20,6 +22,8 @@ PROMETHEUS = "http://127.0.0.1:9090"
 INNER = [
     (6379, "redis", "redis", r"PING\r\n"),
     (8002, "chromadb", "chromadb", r"GET /api/v2/heartbeat HTTP/1.0\r\n\r\n"),
+    (8000, "backend", "ragstack-backend", r"GET /health HTTP/1.0\r\n\r\n"),
+    (3000, "frontend", "ragstack-ui", r"GET /_health HTTP/1.0\r\n\r\n"),
 ]
 # Sends a plaintext request, prints the repr of what came back (b'' when the server closed).
 PLAIN = """
@@ -48,7 +52,7 @@ def test_plaintext_gets_no_answer(host, address, port, name, group, plaintext):
     reply = host.check_output(
         f"python3 -c {shlex.quote(PLAIN)} {address} {port} {shlex.quote(plaintext)}"
     )
-    # Redis would answer -NOAUTH, ChromaDB an HTTP status line: neither reaches the client.
+    # Redis would answer -NOAUTH, the others an HTTP status line: none reaches the client.
     assert "NOAUTH" not in reply and "PONG" not in reply and "HTTP/1" not in reply, (name, reply)
 
 
@@ -68,14 +72,17 @@ def test_certificate_signed_by_the_ca_and_key_private(host, address, port, name,
     assert verify.rc == 0, verify.stdout + verify.stderr
     names = host.check_output(f"openssl x509 -noout -ext subjectAltName -in {cert}")
     assert f"IP Address:{address}" in names and "IP Address:127.0.0.1" in names, names
+    # The service's own name, the one nginx verifies for a pool of backends or UIs.
+    assert f"DNS:{name}.ragstack.internal" in names, names
     key = host.file(f"/etc/ragstack/tls/{name}/key.pem")
     assert (key.user, key.group, key.mode) == ("root", group, 0o640)
     # The CA's key never reaches a host: the services' own keys are the only ones there.
     keys = host.run("grep -rl 'PRIVATE KEY' /etc/ragstack/tls").stdout.split()
-    assert sorted(keys) == ["/etc/ragstack/tls/chromadb/key.pem", "/etc/ragstack/tls/redis/key.pem"]
+    services = sorted(service for _, service, _, _ in INNER)
+    assert sorted(keys) == [f"/etc/ragstack/tls/{service}/key.pem" for service in services]
 
 
-@pytest.mark.parametrize("job", ["redis-tls", "chromadb-tls"])
+@pytest.mark.parametrize("job", ["redis-tls", "chromadb-tls", "backend-tls", "frontend-tls"])
 def test_certificate_expiry_is_monitored(host, job):
     """The blackbox probe's handshake succeeds against the CA and exports the expiry (about 90
     days out), which TLSCertificateExpiring watches."""
