@@ -102,10 +102,16 @@ def test_every_inventory_target_is_up():
 
     up, _ = wait_for(up_targets, timeout=30)
     assert up, get_json(SERVER, f"{PROMETHEUS}/api/v1/targets")["data"]["activeTargets"]
-    # The probe itself succeeds, not just the scrape of the exporter; nginx answers stub_status.
+    # The probes themselves succeed (the HTTP one, and the TLS handshakes with the exporters and
+    # Redis), not just the scrape of the exporter; nginx answers stub_status.
+    probes = set()
     for query in ("probe_success", "nginx_up", "redis_up"):
         result = get_json(SERVER, f"{PROMETHEUS}/api/v1/query?query={query}")["data"]["result"]
-        assert [r["value"][1] for r in result] == ["1"], query
+        values = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in result}
+        assert values and set(values.values()) == {"1"}, (query, values)
+        probes |= {job for job, _ in values} if query == "probe_success" else set()
+    monitoring_tls = {"node-tls", "prometheus-tls", "alertmanager-tls", "redis-exporter-tls"}
+    assert monitoring_tls | {"redis-tls", "nginx-exporter-tls", "blackbox-http"} <= probes, probes
 
 
 @pytest.mark.parametrize(
