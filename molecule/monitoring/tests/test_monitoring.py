@@ -92,7 +92,7 @@ def test_every_inventory_target_is_up():
         ("nginx", "mon-server"),
         ("prometheus", "mon-server"),
         ("alertmanager", "mon-server"),
-        ("blackbox-http", "http://127.0.0.1:9090/-/healthy"),
+        ("blackbox-http", "http://127.0.0.1/"),
     }
 
     def up_targets():
