@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import subprocess
@@ -69,23 +68,14 @@ def wait_for_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None
 
 
 def build_artifact() -> Path:
-    """The release artifact: RAGSTACK_UI_ARTIFACT if set, else built now, once per test run: the
-    processes of one pytest-xdist run (PYTEST_XDIST_TESTRUNUID) take turns on a lock, and the
-    first builds what the others then use (two builds at once would share build/frontend/)."""
+    """The release artifact: RAGSTACK_UI_ARTIFACT if set, else scripts/build-frontend's, which
+    compiles it once per change of its inputs (the test processes and a release build take turns on
+    its lock; the later ones find it up to date)."""
     if given := os.environ.get("RAGSTACK_UI_ARTIFACT"):
         return Path(given)
-    out = ROOT / "build" / "frontend"
     version = (ROOT / "frontend" / "VERSION").read_text().strip()
-    artifact = out / f"ragstack-ui-{version}.tar.gz"
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
-    stamp = out / ".built-for-test-run"
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / ".build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (run and artifact.exists() and stamp.exists() and stamp.read_text() == run):
-            subprocess.run([str(ROOT / "scripts" / "build-frontend")], check=True, cwd=ROOT)
-            stamp.write_text(run)
-    return artifact
+    subprocess.run([str(ROOT / "scripts" / "build-frontend")], check=True, cwd=ROOT)
+    return ROOT / "build" / "frontend" / f"ragstack-ui-{version}.tar.gz"
 
 
 def install_artifact(artifact: Path, into: Path) -> tuple[Path, Path]:
