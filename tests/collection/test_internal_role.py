@@ -6,6 +6,7 @@ import stat
 import sys
 from pathlib import Path
 
+import pytest
 from test_collection import local_play
 
 RECORD = """
@@ -84,11 +85,12 @@ TLS_CERT = """
 """
 
 
-def tls_cert(tmp_path: Path, check: bool = False, **variables) -> str:
-    """Run tls_cert on localhost with the CA and the host's files under tmp_path; its output."""
+def tls_cert(tmp_path: Path, check: bool = False, text: str = TLS_CERT, **variables) -> str:
+    """Run tls_cert (or the entry point in `text`) on localhost with the CA and the host's files
+    under tmp_path; its output."""
     return play(
         tmp_path,
-        TLS_CERT,
+        text,
         {
             "ragstack_tls_ca_dir": str(tmp_path / "controller-pki"),
             "_common_tls_ca_path": str(tmp_path / "host" / "ca.pem"),
@@ -162,3 +164,72 @@ def test_tls_cert_issues_rotates_and_stays_idempotent(tmp_path):
     new_ca = x509.load_pem_x509_certificate((tmp_path / "host" / "ca.pem").read_bytes())
     assert new_ca.fingerprint(hashes.SHA256()) != ca.fingerprint(hashes.SHA256())
     leaf(tmp_path).verify_directly_issued_by(new_ca)
+
+
+TLS_WEB_CONFIG = TLS_CERT.replace("tasks_from: tls_cert", "tasks_from: tls_web_config")
+BLACKBOX = (
+    Path(__file__).resolve().parents[2]
+    / ".cache/monitoring-tools/usr/bin/prometheus-blackbox-exporter"
+)
+
+
+def https_get(url: str, ca: Path, client: Path | None) -> tuple[int, str]:
+    """GET over HTTPS verifying against `ca`, presenting the certificate/key of directory
+    `client` if given; (status, body), status 0 when the TLS handshake or the read failed."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(ca))
+    if client:
+        context.load_cert_chain(client / "cert.pem", client / "key.pem")
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except OSError:
+        return 0, ""
+
+
+def test_tls_web_config_serves_https_to_clients_of_the_internal_ca_only(tmp_path):
+    """The entry point's web config, as Debian's exporter-toolkit servers read it: a real
+    blackbox_exporter (Debian 12's, from the monitoring tools) serves its metrics over HTTPS to
+    the certificate tls_cert issued and to no client without one, nor to plain HTTP."""
+    import socket
+    import subprocess
+    import time
+    import urllib.error
+    import urllib.request
+
+    assert BLACKBOX.exists(), "run scripts/bootstrap 50-monitoring"
+    output = tls_cert(tmp_path, text=TLS_WEB_CONFIG)
+    assert changed(output) > 0, output
+    web = tmp_path / "host" / "svc" / "web.yml"
+    assert "client_auth_type: RequireAndVerifyClientCert" in web.read_text()
+    modules = tmp_path / "blackbox.yml"
+    modules.write_text("modules:\n  tcp_connect:\n    prober: tcp\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    arguments = [f"--config.file={modules}", f"--web.listen-address=127.0.0.1:{port}"]
+    server = subprocess.Popen(
+        [str(BLACKBOX), *arguments, f"--web.config.file={web}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ca, url = tmp_path / "host" / "ca.pem", f"https://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 20
+        while (answer := https_get(url, ca, tmp_path / "host" / "svc"))[0] != 200:
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.2)
+        assert "# HELP" in answer[1]
+        assert https_get(url, ca, None) == (0, "")  # no client certificate: no metrics
+        with pytest.raises(urllib.error.HTTPError) as plain:  # plain HTTP: 400, no metrics
+            urllib.request.urlopen(url.replace("https:", "http:"), timeout=5)
+        assert plain.value.code == 400
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert changed(tls_cert(tmp_path, text=TLS_WEB_CONFIG)) == 0

@@ -22,6 +22,8 @@ TEMPLATES = [
     ("alertmanager", "alertmanager.yml.j2", "alertmanager.yml"),
     ("blackbox_exporter", "blackbox.yml.j2", "blackbox.yml"),
     ("nginx_exporter", "stub-status.conf.j2", "nginx-stub-status.conf"),
+    ("nginx_exporter", "metrics-tls.conf.j2", "nginx-exporter-tls.conf"),
+    ("_common", "tls-web-config.yml.j2", "tls/web.yml"),
     ("grafana", "grafana.ini.j2", "grafana/grafana.ini"),
     ("grafana", "datasources.yml.j2", "grafana/provisioning/datasources/ragstack.yml"),
     ("grafana", "dashboards.yml.j2", "grafana/provisioning/dashboards/ragstack.yml"),

@@ -66,9 +66,22 @@ def test_datasources_are_prometheus_loki_jaeger(datasources):
         ("loki", "loki"),
         ("jaeger", "jaeger"),
     }
-    assert datasources["prometheus"]["url"] == "http://127.0.0.1:9090"
-    assert datasources["loki"]["url"] == "http://127.0.0.1:3100"
-    assert datasources["jaeger"]["url"] == "http://127.0.0.1:16686"
+    assert datasources["prometheus"]["url"] == "https://127.0.0.1:9090"
+    assert datasources["loki"]["url"] == "https://127.0.0.1:3100"
+    assert datasources["jaeger"]["url"] == "https://127.0.0.1:16686"
+
+
+def test_datasources_verify_the_internal_ca_and_present_grafanas_certificate(datasources):
+    """The servers require a client certificate of the internal CA: Grafana reads its own from
+    the files at provisioning ($__file{}), so no key is written into the provisioning file."""
+    for uid, source in datasources.items():
+        assert source["jsonData"]["tlsAuth"] is True, uid
+        assert source["jsonData"]["tlsAuthWithCACert"] is True, uid
+        assert source["secureJsonData"] == {
+            "tlsCACert": "$__file{/etc/ragstack/tls/ca.pem}",
+            "tlsClientCert": "$__file{/etc/ragstack/tls/grafana/cert.pem}",
+            "tlsClientKey": "$__file{/etc/ragstack/tls/grafana/key.pem}",
+        }, uid
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
@@ -161,6 +174,11 @@ def test_grafana_ini_is_locked_down(rendered: Path):
     ini = configparser.ConfigParser(interpolation=None)
     ini.read_string((rendered / "grafana" / "grafana.ini").read_text())
     assert ini["server"]["http_port"] == "3001"
+    # HTTPS only, with the certificate of the internal CA the role issues.
+    assert ini["server"]["protocol"] == "https"
+    assert ini["server"]["cert_file"] == "/etc/ragstack/tls/grafana/cert.pem"
+    assert ini["server"]["cert_key"] == "/etc/ragstack/tls/grafana/key.pem"
+    assert ini["server"]["min_tls_version"] == "TLS1.2"
     assert ini["users"]["allow_sign_up"] == "false"
     assert ini["auth.anonymous"]["enabled"] == "false"
     assert ini["analytics"]["reporting_enabled"] == "false"

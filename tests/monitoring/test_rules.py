@@ -93,3 +93,42 @@ def test_blackbox_modules_pass_the_exporters_check(rendered: Path):
         f"--config.file={rendered / 'blackbox.yml'}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The monitoring tier over TLS (issue 17): the jobs of the exporters the collection installs.
+TLS_JOBS = {"prometheus", "alertmanager", "node", "redis", "nginx"}
+
+
+def test_exporters_are_scraped_over_https_with_prometheus_client_certificate(rendered: Path):
+    config = yaml.safe_load((rendered / "prometheus.yml").read_text())
+    jobs = {j["job_name"]: j for j in config["scrape_configs"]}
+    tls = {"ca_file", "cert_file", "key_file"}
+    for name in TLS_JOBS:
+        assert jobs[name]["scheme"] == "https", name
+        assert set(jobs[name]["tls_config"]) == tls, name
+    # The probes go to the blackbox exporter over HTTPS too, and so do the alerts.
+    for name in ("llm", "redis-tls", "blackbox-http", "node-tls", "nginx-exporter-tls"):
+        assert jobs[name]["scheme"] == "https" and set(jobs[name]["tls_config"]) == tls, name
+    alertmanager = config["alerting"]["alertmanagers"][0]
+    assert alertmanager["scheme"] == "https" and set(alertmanager["tls_config"]) == tls
+    # Every HTTPS port of the tier has its certificate probed (TLSCertificateExpiring).
+    probed = {(j["params"]["module"][0], name) for name, j in jobs.items() if "params" in j}
+    for name in ("prometheus-tls", "alertmanager-tls", "node-tls", "redis-exporter-tls"):
+        assert ("tcp_tls_internal", name) in probed, name
+
+
+def test_web_config_requires_a_client_certificate_and_passes_promtool(rendered: Path):
+    web = rendered / "tls" / "web.yml"
+    result = run(tool("promtool"), "check", "web-config", str(web))
+    assert result.returncode == 0, result.stdout + result.stderr
+    server = yaml.safe_load(web.read_text())["tls_server_config"]
+    assert server["client_auth_type"] == "RequireAndVerifyClientCert"
+    assert server["client_ca_file"].endswith("/tls/ca.pem")
+
+
+def test_nginx_exporter_metrics_server_requires_a_client_certificate(rendered: Path):
+    conf = (rendered / "nginx-exporter-tls.conf").read_text()
+    assert "listen 9113 ssl;" in conf
+    assert "ssl_verify_client on;" in conf
+    assert "ssl_client_certificate /etc/ragstack/tls/ca.pem;" in conf
+    assert "proxy_pass http://127.0.0.1:9114/metrics;" in conf

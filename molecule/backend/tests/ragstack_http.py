@@ -31,6 +31,8 @@ request = urllib.request.Request(spec["url"], data=data, headers=headers, method
 try:
     # The lab's TLS certificates are self-signed: what is checked here is the path, not the CA.
     context = ssl._create_unverified_context()
+    if "cert" in spec:  # a client certificate [cert, key] (the monitoring tier requires one)
+        context.load_cert_chain(*spec["cert"])
     timeout = spec.get("timeout", 30)
     with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         status, body = response.status, response.read().decode()
@@ -40,6 +42,12 @@ except OSError as error:
     status, body = 0, str(error)
 print(json.dumps({"status": status, "body": body}))
 """
+
+# The client certificate Prometheus presents (roles/prometheus): the monitoring tier (Prometheus,
+# Alertmanager, the exporters) answers only a certificate of the internal CA.
+# Use: request(host, "GET", url, **MONITOR)
+_TLS = "/etc/ragstack/tls/prometheus"
+MONITOR = {"cert": [f"{_TLS}/cert.pem", f"{_TLS}/key.pem"]}
 
 
 class Response:
@@ -55,7 +63,8 @@ class Response:
 
 
 def request(host, method: str, url: str, **spec) -> Response:
-    """One request from `host`: json=..., file=(name, text), metadata=..., headers=..."""
+    """One request from `host`: json=..., file=(name, text), metadata=..., headers=...,
+    cert=[cert file, key file] on the host (a client certificate)."""
     payload = json.dumps({"method": method, "url": url, **spec})
     result = host.check_output(f"python3 -c {shlex.quote(_CLIENT)} {shlex.quote(payload)}")
     parsed = json.loads(result)

@@ -14,17 +14,29 @@ from checks import reachable, unit_exposure  # noqa: E402
 
 SERVER = testinfra.get_host("docker://mon-server")
 CACHE = testinfra.get_host("docker://mon-cache")
-PROMETHEUS = "http://127.0.0.1:9090"
-ALERTMANAGER = "http://127.0.0.1:9093"
+# HTTPS, verified against the internal CA, with Prometheus' client certificate (required).
+PROMETHEUS = "https://127.0.0.1:9090"
+ALERTMANAGER = "https://127.0.0.1:9093"
+TLS = "/etc/ragstack/tls"
+
+
+def fetch(host, url: str, client: str | None = "prometheus"):
+    """GET `url` from inside `host` (the firewall keeps the controller out), verifying the server
+    against the internal CA, presenting the certificate /etc/ragstack/tls/`client` (None: none)."""
+    load = f"c.load_cert_chain('{TLS}/{client}/cert.pem', '{TLS}/{client}/key.pem'); "
+    script = (
+        "import ssl,urllib.request,sys; "
+        f"c = ssl.create_default_context(cafile='{TLS}/ca.pem'); "
+        + (load if client else "")
+        + f"sys.stdout.write(urllib.request.urlopen('{url}', timeout=5, context=c).read().decode())"
+    )
+    return host.run(f'python3 -c "{script}"')
 
 
 def get_json(host, url: str):
-    """GET a JSON document from inside `host` (the firewall keeps the controller out)."""
-    script = (
-        "import urllib.request,sys; "
-        f"sys.stdout.write(urllib.request.urlopen('{url}', timeout=5).read().decode())"
-    )
-    return json.loads(host.check_output(f'python3 -c "{script}"'))
+    result = fetch(host, url)
+    assert result.rc == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def wait_for(predicate, timeout: float, interval: float = 1.0):
@@ -80,7 +92,7 @@ def test_every_inventory_target_is_up():
         ("nginx", "mon-server"),
         ("prometheus", "mon-server"),
         ("alertmanager", "mon-server"),
-        ("blackbox-http", "http://127.0.0.1:9090/-/healthy"),
+        ("blackbox-http", "http://127.0.0.1/"),
     }
 
     def up_targets():
@@ -90,10 +102,39 @@ def test_every_inventory_target_is_up():
 
     up, _ = wait_for(up_targets, timeout=30)
     assert up, get_json(SERVER, f"{PROMETHEUS}/api/v1/targets")["data"]["activeTargets"]
-    # The probe itself succeeds, not just the scrape of the exporter; nginx answers stub_status.
+    # The probes themselves succeed (the HTTP one, and the TLS handshakes with the exporters and
+    # Redis), not just the scrape of the exporter; nginx answers stub_status.
+    probes = set()
     for query in ("probe_success", "nginx_up", "redis_up"):
         result = get_json(SERVER, f"{PROMETHEUS}/api/v1/query?query={query}")["data"]["result"]
-        assert [r["value"][1] for r in result] == ["1"], query
+        values = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in result}
+        assert values and set(values.values()) == {"1"}, (query, values)
+        probes |= {job for job, _ in values} if query == "probe_success" else set()
+    monitoring_tls = {"node-tls", "prometheus-tls", "alertmanager-tls", "redis-exporter-tls"}
+    assert monitoring_tls | {"redis-tls", "nginx-exporter-tls", "blackbox-http"} <= probes, probes
+
+
+@pytest.mark.parametrize(
+    ("host", "url", "client"),
+    [
+        (SERVER, f"{PROMETHEUS}/metrics", "prometheus"),
+        (SERVER, f"{ALERTMANAGER}/metrics", "prometheus"),
+        (SERVER, "https://127.0.0.1:9100/metrics", "prometheus"),
+        (SERVER, "https://127.0.0.1:9113/metrics", "prometheus"),
+        (SERVER, "https://127.0.0.1:9115/metrics", "prometheus"),
+        # The cache host has no Prometheus: its exporter's own certificate (same CA) is accepted.
+        (CACHE, "https://127.0.0.1:9121/metrics", "redis-exporter"),
+    ],
+)
+def test_metrics_only_for_a_client_certificate_of_the_internal_ca(host, url, client):
+    """Each exporter answers a certificate of the internal CA, and neither a TLS client without
+    one nor plain HTTP."""
+    scraped = fetch(host, url, client)
+    assert scraped.rc == 0 and "# HELP" in scraped.stdout, scraped.stderr
+    anonymous = fetch(host, url, client=None)
+    assert anonymous.rc != 0 and "# HELP" not in anonymous.stdout
+    plain = fetch(host, url.replace("https://", "http://"), client=None)
+    assert plain.rc != 0 and "# HELP" not in plain.stdout
 
 
 def test_alert_rules_are_loaded():

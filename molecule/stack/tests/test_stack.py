@@ -16,15 +16,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
 from checks import reachable, unit_exposure
 from leaks import inventory_secrets
-from ragstack_http import request, wait_for
+from ragstack_http import MONITOR, request, wait_for
 
 ADMIN = {"X-API-Key": "molecule-stack-admin-key-0123456789"}
 BACKEND = "https://127.0.0.1:8000"
 UI = "https://127.0.0.1:3000"
 # Where clients reach the API and the UI: nginx on 443.
 ENTRY = "https://127.0.0.1"
-PROMETHEUS = "http://127.0.0.1:9090"
-ALERTMANAGER = "http://127.0.0.1:9093"
+# The monitoring tier serves HTTPS to clients with a certificate of the internal CA only.
+PROMETHEUS = "https://127.0.0.1:9090"
+ALERTMANAGER = "https://127.0.0.1:9093"
 DEMO = Path(__file__).resolve().parents[3] / "scripts" / "demo"
 # Our own units (<= 2.0) and the distribution's (<= 5.0, sandboxed by drop-ins).
 OWN_UNITS = ["ragstack-backend", "ragstack-worker", "ragstack-ui", "chromadb", "ragstack-llm"]
@@ -82,8 +83,12 @@ def test_a_fresh_deploy_is_quiet(host):
     run at load 14 on 2 cores had it pending)."""
 
     def alerts() -> tuple[list[dict], list[str]]:
-        rules = request(host, "GET", f"{PROMETHEUS}/api/v1/alerts").json()["data"]["alerts"]
-        received = request(host, "GET", f"{ALERTMANAGER}/api/v2/alerts?active=true").json()
+        rules = request(host, "GET", f"{PROMETHEUS}/api/v1/alerts", **MONITOR).json()["data"][
+            "alerts"
+        ]
+        received = request(
+            host, "GET", f"{ALERTMANAGER}/api/v2/alerts?active=true", **MONITOR
+        ).json()
         return rules, sorted(a["labels"]["alertname"] for a in received)
 
     deadline = time.monotonic() + 150  # rule evaluation, then Alertmanager's group_wait
@@ -98,7 +103,7 @@ def test_a_fresh_deploy_is_quiet(host):
     assert "Watchdog" in firing and set(firing) <= accepted, firing
     assert "Watchdog" in received and set(received) <= accepted, received
     # The exporter really reads Redis (RedisDown's metric), through its own ACL user.
-    metrics = request(host, "GET", "http://127.0.0.1:9121/metrics").text
+    metrics = request(host, "GET", "https://127.0.0.1:9121/metrics", **MONITOR).text
     assert re.search(r"^redis_up 1$", metrics, re.M), metrics[-500:]
 
 
@@ -163,7 +168,9 @@ def test_every_url_the_demo_prints_answers_200(host, address):
     urls = demo_urls()
     assert any(":9090/" in u for u in urls) and any(":9093/" in u for u in urls), urls
     for url in urls:
-        answer = request(host, "GET", url.replace("${lb}", address))
+        # Prometheus and Alertmanager answer a client certificate of the internal CA only.
+        client = MONITOR if re.search(r":909[03]/", url) else {}
+        answer = request(host, "GET", url.replace("${lb}", address), **client)
         assert answer.status == 200, (url, answer)
 
 
@@ -380,7 +387,7 @@ def test_nginx_serves_the_certificate_made_for_the_host(host):
 
 def test_prometheus_scrapes_every_target(host):
     def down_targets() -> list[str]:
-        targets = request(host, "GET", f"{PROMETHEUS}/api/v1/targets").json()["data"]
+        targets = request(host, "GET", f"{PROMETHEUS}/api/v1/targets", **MONITOR).json()["data"]
         active = targets["activeTargets"]
         assert active, targets
         return [

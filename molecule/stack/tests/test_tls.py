@@ -1,7 +1,9 @@
 """TLS between the tiers (issue 17): Redis, ChromaDB, the backend's API and the UI speak only TLS,
 with certificates signed by the collection's internal CA, and Prometheus watches those
 certificates' expiry. nginx reaching the backend and the UI through them (verified against the CA,
-by service name) is what every request through nginx in test_stack.py goes through."""
+by service name) is what every request through nginx in test_stack.py goes through. The monitoring
+tier (Prometheus, Alertmanager, the exporters) serves HTTPS only to clients with a certificate of
+that CA: Prometheus scrapes with its own."""
 
 import json
 import shlex
@@ -13,10 +15,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "backend" / "tests"))
-from ragstack_http import request
+from ragstack_http import MONITOR, request
 
-CA = "/etc/ragstack/tls/ca.pem"
-PROMETHEUS = "http://127.0.0.1:9090"
+TLS = "/etc/ragstack/tls"
+CA = f"{TLS}/ca.pem"
+PROMETHEUS = "https://127.0.0.1:9090"
 # port, the certificate's name (/etc/ragstack/tls/NAME), its service's group, a plaintext request
 # (CRLF written as the two characters backslash-r/backslash-n: PLAIN turns them back)
 INNER = [
@@ -37,10 +40,30 @@ except OSError as error:
 """
 
 
-def s_client(host, address: str, port: int, ca: str | None):
+# port, the certificate's name, whether it listens on loopback only: HTTPS, client certificate
+# required (exporter-toolkit's web config; redis_exporter's -tls-server-* flags; nginx in front of
+# the nginx exporter, which cannot ask for one itself).
+MONITORING = [
+    (9090, "prometheus", False),
+    (9093, "alertmanager", False),
+    (9100, "node-exporter", False),
+    (9121, "redis-exporter", False),
+    (9113, "nginx-exporter", False),
+    (9115, "blackbox-exporter", True),
+]
+# Every private key on the host: one per service, the CA's never.
+KEYS = sorted(
+    f"/etc/ragstack/tls/{name}/key.pem"
+    for name in [inner[1] for inner in INNER] + [m[1] for m in MONITORING]
+)
+
+
+def s_client(host, address: str, port: int, ca: str | None, client: str = ""):
     """openssl s_client to address:port, verifying the chain (and the IP) or failing; without
-    `ca` against the system's public CAs."""
+    `ca` against the system's public CAs; `client` presents the certificate of that name."""
     verify = f"-CAfile {ca}" if ca else ""
+    if client:
+        verify += f" -cert {TLS}/{client}/cert.pem -key {TLS}/{client}/key.pem"
     return host.run(
         f"openssl s_client -connect {address}:{port} -verify_return_error -verify_ip {address}"
         f" {verify} -brief </dev/null 2>&1"
@@ -78,11 +101,23 @@ def test_certificate_signed_by_the_ca_and_key_private(host, address, port, name,
     assert (key.user, key.group, key.mode) == ("root", group, 0o640)
     # The CA's key never reaches a host: the services' own keys are the only ones there.
     keys = host.run("grep -rl 'PRIVATE KEY' /etc/ragstack/tls").stdout.split()
-    services = sorted(service for _, service, _, _ in INNER)
-    assert sorted(keys) == [f"/etc/ragstack/tls/{service}/key.pem" for service in services]
+    assert sorted(keys) == KEYS
 
 
-@pytest.mark.parametrize("job", ["redis-tls", "chromadb-tls", "backend-tls", "frontend-tls"])
+@pytest.mark.parametrize(
+    "job",
+    [
+        "redis-tls",
+        "chromadb-tls",
+        "backend-tls",
+        "frontend-tls",
+        "prometheus-tls",
+        "alertmanager-tls",
+        "node-tls",
+        "redis-exporter-tls",
+        "nginx-exporter-tls",
+    ],
+)
 def test_certificate_expiry_is_monitored(host, job):
     """The blackbox probe's handshake succeeds against the CA and exports the expiry (about 90
     days out), which TLSCertificateExpiring watches."""
@@ -90,8 +125,8 @@ def test_certificate_expiry_is_monitored(host, job):
     success = urllib.parse.quote(f'probe_success{{job="{job}"}}')
     deadline = time.monotonic() + 90
     while True:
-        left = request(host, "GET", f"{PROMETHEUS}/api/v1/query?query={query}").json()
-        ok = request(host, "GET", f"{PROMETHEUS}/api/v1/query?query={success}").json()
+        left = request(host, "GET", f"{PROMETHEUS}/api/v1/query?query={query}", **MONITOR).json()
+        ok = request(host, "GET", f"{PROMETHEUS}/api/v1/query?query={success}", **MONITOR).json()
         if (left["data"]["result"] and ok["data"]["result"]) or time.monotonic() > deadline:
             break
         time.sleep(5)
@@ -99,6 +134,48 @@ def test_certificate_expiry_is_monitored(host, job):
     assert float(ok["data"]["result"][0]["value"][1]) == 1, json.dumps(ok)
     seconds_left = float(left["data"]["result"][0]["value"][1])
     assert 80 * 86400 < seconds_left <= 90 * 86400, seconds_left
-    rules = request(host, "GET", f"{PROMETHEUS}/api/v1/rules").json()
+    rules = request(host, "GET", f"{PROMETHEUS}/api/v1/rules", **MONITOR).json()
     names = [r["name"] for g in rules["data"]["groups"] for r in g["rules"]]
     assert "TLSCertificateExpiring" in names
+
+
+def where(address: str, loopback: bool) -> str:
+    return "127.0.0.1" if loopback else address
+
+
+@pytest.mark.parametrize(("port", "name", "loopback"), MONITORING)
+def test_monitoring_plaintext_is_refused(host, address, port, name, loopback):
+    plaintext = r"GET /metrics HTTP/1.0\r\n\r\n"
+    at = where(address, loopback)
+    reply = host.check_output(
+        f"python3 -c {shlex.quote(PLAIN)} {at} {port} {shlex.quote(plaintext)}"
+    )
+    # Go's TLS servers and nginx answer a plaintext request 400, with no metrics.
+    assert " 400 " in reply and "# HELP" not in reply, (name, reply)
+
+
+@pytest.mark.parametrize(("port", "name", "loopback"), MONITORING)
+def test_monitoring_without_client_certificate_is_refused(host, address, port, name, loopback):
+    url = f"https://{where(address, loopback)}:{port}/metrics"
+    anonymous = request(host, "GET", url)
+    assert anonymous.status != 200 and "# HELP" not in anonymous.text, (name, anonymous)
+    scraped = request(host, "GET", url, **MONITOR)
+    assert scraped.status == 200 and "# HELP" in scraped.text, (name, scraped)
+
+
+@pytest.mark.parametrize(("port", "name", "loopback"), MONITORING)
+def test_monitoring_certificate_verifies_against_the_internal_ca(
+    host, address, port, name, loopback
+):
+    at = where(address, loopback)
+    trusted = s_client(host, at, port, CA, client="prometheus")
+    assert trusted.rc == 0 and "Verification: OK" in trusted.stdout, (name, trusted.stdout)
+    served = host.check_output(
+        f"openssl s_client -connect {at}:{port} -cert {TLS}/prometheus/cert.pem"
+        f" -key {TLS}/prometheus/key.pem </dev/null 2>/dev/null | openssl x509 -noout -pubkey"
+    )
+    own = host.check_output(f"openssl x509 -noout -pubkey -in {TLS}/{name}/cert.pem")
+    assert served == own, name
+    key = host.file(f"{TLS}/{name}/key.pem")
+    group = "root" if name == "nginx-exporter" else "prometheus"
+    assert (key.user, key.group, key.mode) == ("root", group, 0o640), name
