@@ -59,6 +59,25 @@ def test_every_default_is_in_the_specs_with_the_same_value(role):
     )
 
 
+def description(option: dict[str, Any]) -> str:
+    text = option.get("description") or ""
+    return " ".join(text) if isinstance(text, list) else str(text)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.name)
+def test_every_option_is_described(role):
+    """A description that is empty, only the variable's name or "NAME Default: ..." (what a
+    generator writes when nobody documented the variable) documents nothing."""
+    undocumented = [
+        f"{entry_point}.{name}"
+        for entry_point, spec in role_docs.load_specs(role).items()
+        for name, option in (spec.get("options") or {}).items()
+        if description(option).strip() in ("", name)
+        or description(option).startswith(f"{name} Default:")
+    ]
+    assert not undocumented, f"{role.name}: options without a description: {undocumented}"
+
+
 def test_a_readme_without_markers_is_refused():
     with pytest.raises(ValueError, match="GENERATED VARIABLES"):
         role_docs.updated("# a role\n\n| variable | default |\n", {"main": {"options": {}}})
