@@ -13,6 +13,7 @@ model file is truncated, so its backend installs but never becomes ready).
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -145,12 +146,20 @@ def retried(lines: list[str]) -> list[str]:
     return [line for line in lines if re.search(r"ust=\S*, ", line)]
 
 
+# node_exporter serves HTTPS to clients with a certificate of the internal CA only (Prometheus'
+# in production): here the host's own exporter certificate, which the CA issued for client use too.
+_METRICS = """
+import ssl, urllib.request
+tls = "/etc/ragstack/tls"
+context = ssl.create_default_context(cafile=f"{tls}/ca.pem")
+context.load_cert_chain(f"{tls}/node-exporter/cert.pem", f"{tls}/node-exporter/key.pem")
+print(urllib.request.urlopen("https://127.0.0.1:9100/metrics", context=context).read().decode())
+"""
+
+
 def deployment_record(host) -> str:
     """The deployment sample node_exporter serves on the host."""
-    metrics = host.check_output(
-        'python3 -c "import urllib.request as u; '
-        "print(u.urlopen('http://127.0.0.1:9100/metrics').read().decode())\""
-    )
+    metrics = host.check_output(f"python3 -c {shlex.quote(_METRICS)}")
     return "\n".join(
         line for line in metrics.splitlines() if line.startswith("ragstack_deployment_timestamp")
     )
