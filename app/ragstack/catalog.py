@@ -261,13 +261,20 @@ class Catalog:
             raise NotFoundError(f"collection {name!r} does not exist")
         return int(version), set(live)
 
-    async def live_among(self, name: str, document_ids: set[str]) -> set[str]:
-        """Which of these documents are live (ready) in the collection, in one call."""
+    async def live_among(self, name: str, document_ids: set[str]) -> tuple[int, set[str]]:
+        """The collection's version and which of these documents are live (ready) in it, read
+        atomically in one round trip: a version other than the one the documents were found
+        under means one was activated or deleted in between (activate.lua, delete.lua)."""
         ordered = sorted(document_ids)
-        if not ordered:
-            return set()
-        flags = await self._redis.smismember(f"{self._coll(name)}:live", ordered)
-        return {i for i, live in zip(ordered, flags, strict=True) if live}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self._coll(name), "version")
+            if ordered:
+                pipe.smismember(f"{self._coll(name)}:live", ordered)
+            version, *flags = await pipe.execute()
+        if version is None:
+            raise NotFoundError(f"collection {name!r} does not exist")
+        live = flags[0] if flags else []
+        return int(version), {i for i, on in zip(ordered, live, strict=True) if on}
 
     # documents: reads
     async def get_state(self, document_id: str) -> DocumentState | None:

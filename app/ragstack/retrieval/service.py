@@ -1,7 +1,9 @@
 """Retrieval: dense (embeddings in ChromaDB), lexical (the host's Tantivy index) or both fused.
 
 Only chunks of the collection's live (ready) documents are returned, whichever index a hit comes
-from: hits are checked against the live set in one Redis call. A lexical query first waits
+from: hits are checked against the live set in one Redis call, which also reads the collection's
+version; when a document was activated or deleted while the candidates were gathered, the search
+runs again at the new version (a replacement is never seen as neither). A lexical query first waits
 (up to ``RAGSTACK_LEXICAL_WAIT_SECONDS``) for the host's index to reach the collection's
 version, so a client sees its own writes.
 """
@@ -34,6 +36,8 @@ from ragstack.retrieval.lexical import LexicalIndex
 from ragstack.retrieval.vectorstore import USER_META_PREFIX, VectorStore
 
 LEXICAL_POLL_SECONDS = 0.01
+# Searches at most this many times while documents change under it (optimistic reads: see search).
+SNAPSHOT_ATTEMPTS = 3
 
 
 class Mode(StrEnum):
@@ -151,11 +155,20 @@ class RetrievalService:
         result = self._cache.decode("query", cached, record.store_name, record.version)
         if result is not None:
             return [Hit(**h) for h in result]
-        hits = await self._search_uncached(record, query, vector, top_k, filters, mode, by_document)
-        in_background(
-            self._cache.put(key, record.store_name, record.version, [h.as_dict() for h in hits])
-        )
-        return hits
+        for _attempt in range(SNAPSHOT_ATTEMPTS):
+            hits, version = await self._search_uncached(
+                record, query, vector, top_k, filters, mode, by_document
+            )
+            if version == record.version:
+                in_background(
+                    self._cache.put(key, record.store_name, version, [h.as_dict() for h in hits])
+                )
+                return hits
+            # A document was activated or deleted while the candidates were gathered: the live
+            # check may have dropped what they found (a replacement's old chunks) without its
+            # successor among them. Search again at the new version.
+            record, _ = await self._catalog.get_collection_with(collection, [])
+        return hits  # the collection kept changing: this answer, not cached
 
     async def _search_uncached(
         self,
@@ -166,7 +179,8 @@ class RetrievalService:
         filters: dict[str, Any],
         mode: Mode,
         by_document: bool,
-    ) -> list[Hit]:
+    ) -> tuple[list[Hit], int]:
+        """The hits at the collection's live set, and the version that live set was read at."""
         depth = max(self._fusion.candidates, top_k)
         dense_task: asyncio.Task[list[Candidate]] | None = None
         if mode != Mode.lexical:
@@ -181,7 +195,7 @@ class RetrievalService:
             if dense_task is not None:
                 dense_task.cancel()
             raise
-        live = await self._catalog.live_among(
+        version, live = await self._catalog.live_among(
             record.name, {str(c.metadata.get("document_id", "")) for c in [*dense, *lexical]}
         )
         dense = [c for c in dense if c.metadata.get("document_id") in live]
@@ -196,7 +210,7 @@ class RetrievalService:
             self._fusion.rrf_k,
             key=document_key if by_document else chunk_key,
         )
-        return [_hit(candidate, score) for candidate, score in fused[:top_k]]
+        return [_hit(candidate, score) for candidate, score in fused[:top_k]], version
 
     async def _dense(
         self, record: CollectionRecord, vector: list[float], depth: int, filters: dict[str, Any]
