@@ -167,7 +167,7 @@ class RetrievalService:
             # A document was activated or deleted while the candidates were gathered: the live
             # check may have dropped what they found (a replacement's old chunks) without its
             # successor among them. Search again at the new version.
-            record, _ = await self._catalog.get_collection_with(collection, [])
+            record = await self._catalog.get_collection(collection)
         return hits  # the collection kept changing: this answer, not cached
 
     async def _search_uncached(
