@@ -6,8 +6,8 @@
 demo:
 	scripts/demo
 
-## Run every test (linters, pytest, molecule); what CI runs.
-test: bootstrap
+## Run every test (linters, pytest, molecule); what CI runs. It bootstraps itself (scripts/test).
+test:
 	scripts/test
 
 bootstrap:
