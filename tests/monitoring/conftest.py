@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -42,9 +43,26 @@ def tool(name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def rendered(tmp_path_factory) -> Path:
-    """Every template of TEMPLATES rendered by Ansible with the roles' defaults."""
-    out = tmp_path_factory.mktemp("monitoring-render")
+def rendered(tmp_path_factory, worker_id: str) -> Path:
+    """Every template of TEMPLATES rendered by Ansible with the roles' defaults, once per run:
+    under pytest-xdist each worker is a session of its own, so the first one renders into the
+    run's shared temporary directory (under a lock) and the others read what it wrote."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    out = shared / "monitoring-render"
+    with (shared / "monitoring-render.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / ".rendered").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            render(out)
+            (out / ".rendered").touch()
+    return out
+
+
+def render(out: Path) -> None:
+    """Renders TEMPLATES into `out` with tests/monitoring/render.yml."""
     extra = {
         "render_dir": str(out),
         "render_templates": [{"role": r, "src": s, "dest": d} for r, s, d in TEMPLATES],
@@ -73,4 +91,3 @@ def rendered(tmp_path_factory) -> Path:
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    return out

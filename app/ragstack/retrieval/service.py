@@ -148,13 +148,15 @@ class RetrievalService:
             d=by_document,
         )
         # One Redis round trip: the collection, a cached result, a cached query vector.
-        record, (cached, vector) = await self._catalog.get_collection_with(
+        record, (cached, cached_vector) = await self._catalog.get_collection_with(
             collection, [key, self._embedding_cache.key(query)]
         )
         self.check_model(record)
         result = self._cache.decode("query", cached, record.store_name, record.version)
         if result is not None:
             return [Hit(**h) for h in result]
+        # Embedded once, before the attempts: a search run again at a new version reuses it.
+        vector = None if mode == Mode.lexical else await self.embed_query(query, cached_vector)
         for _attempt in range(SNAPSHOT_ATTEMPTS):
             hits, version = await self._search_uncached(
                 record, query, vector, top_k, filters, mode, by_document
@@ -174,17 +176,17 @@ class RetrievalService:
         self,
         record: CollectionRecord,
         query: str,
-        cached_vector: str | None,
+        vector: list[float] | None,
         top_k: int,
         filters: dict[str, Any],
         mode: Mode,
         by_document: bool,
     ) -> tuple[list[Hit], int]:
-        """The hits at the collection's live set, and the version that live set was read at."""
+        """The hits at the collection's live set, and the version that live set was read at.
+        ``vector`` is the query's embedding (None in lexical mode, which needs none)."""
         depth = max(self._fusion.candidates, top_k)
         dense_task: asyncio.Task[list[Candidate]] | None = None
-        if mode != Mode.lexical:
-            vector = await self.embed_query(query, cached_vector)
+        if vector is not None:
             dense_task = asyncio.create_task(self._dense(record, vector, depth, filters))
         try:
             lexical = []

@@ -141,8 +141,12 @@ def test_lynis_hardening_index(host):
     )
     index = {}
     for phase in ("before", "after"):
-        report = host.file(f"/var/tmp/lynis-{phase}.dat").content_string
-        index[phase] = int(re.search(r"^hardening_index=(\d+)$", report, re.M).group(1))
-    name = host.check_output("hostname")
-    print(f"\nLynis hardening index on {name}: before {index['before']}, after {index['after']}")
+        # "before": scored by the scenario's prepare step where it has one (molecule/common), for
+        # the comparison printed below; the assertion is on "after".
+        report = host.file(f"/var/tmp/lynis-{phase}.dat")
+        if report.exists:
+            found = re.search(r"^hardening_index=(\d+)$", report.content_string, re.M)
+            index[phase] = int(found.group(1))
+    name, before = host.check_output("hostname"), index.get("before", "-")
+    print(f"\nLynis hardening index on {name}: before {before}, after {index['after']}")
     assert index["after"] >= 80
