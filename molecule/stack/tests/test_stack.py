@@ -108,10 +108,9 @@ def test_a_fresh_deploy_is_quiet(host):
 
 
 def test_no_converge_of_site_yml_warned():
-    """The converge and idempotence runs of site.yml (ANSIBLE_LOG_PATH, molecule.yml); the check
-    run before them (test_sequence) is shown, not judged: on a fresh host it cannot set owners
-    that do not exist yet. The log outlives `molecule destroy`: runs of an earlier
-    `molecule converge` come before this sequence's three, which are the last."""
+    """The converge and idempotence runs of site.yml (ANSIBLE_LOG_PATH, molecule.yml) warned of
+    nothing. The log outlives `molecule destroy`: runs of an earlier `molecule converge` (or of
+    `molecule check`) come before this sequence's two, which are the last."""
     runs: dict[str, list[str]] = {}
     for line in Path(os.environ["ANSIBLE_LOG_PATH"]).read_text().splitlines():
         if pid := re.search(r" p=(\d+) ", line):
@@ -119,12 +118,8 @@ def test_no_converge_of_site_yml_warned():
     site_runs = [
         lines for lines in runs.values() if any("PLAY [Validate every host" in x for x in lines)
     ]
-    assert len(site_runs) >= 3, list(runs)  # check, converge, idempotence
-    check, *converges = [
-        [line for line in lines if "[WARNING]" in line] for lines in site_runs[-3:]
-    ]
-    print(f"\nwarnings of the check run: {check}")
-    warnings = [line for lines in converges for line in lines]
+    assert len(site_runs) >= 2, list(runs)  # converge, idempotence
+    warnings = [line for lines in site_runs[-2:] for line in lines if "[WARNING]" in line]
     assert not warnings, warnings
 
 
@@ -137,7 +132,7 @@ def stack_secrets() -> list[str]:
 
 
 def test_no_secret_in_the_output_of_site_yml_or_the_journal(host):
-    """Every site.yml run (check, converge, idempotence: ANSIBLE_LOG_PATH) and the host's journal
+    """Every site.yml run (converge, idempotence: ANSIBLE_LOG_PATH) and the host's journal
     (where modules log their arguments unless no_log) hold none of the inventory's secret values."""
     output = Path(os.environ["ANSIBLE_LOG_PATH"]).read_text()
     journal = host.check_output("journalctl --no-pager -o cat")
