@@ -1,5 +1,5 @@
 # The two commands of the README, and their parts.
-.PHONY: demo test bootstrap lint pytest molecule lab-down collection lock
+.PHONY: demo test bootstrap lint pytest molecule check-mode lab-down collection lock
 
 ## Bring up the lab hosts and deploy the stack onto them, then print where to look (installs only
 ## what it needs itself: scripts/bootstrap --demo).
@@ -21,6 +21,10 @@ pytest:
 
 molecule:
 	scripts/test molecule $(SCENARIO)
+
+## A scenario's playbook in check mode on fresh hosts (default: stack, i.e. site.yml).
+check-mode:
+	scripts/test check $(SCENARIO)
 
 ## Remove the lab hosts.
 lab-down:
