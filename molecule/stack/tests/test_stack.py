@@ -58,6 +58,16 @@ def test_every_tier_is_up(host):
     assert request(host, "GET", f"{UI}/_health").status == 200
 
 
+def test_no_unit_was_killed_on_its_way_down(host):
+    """site.yml (converge, then idempotence) never restarted one of our services so early that it
+    could not stop: a UI started and restarted at once left granian waiting out the 30 s stop
+    timeout, then SIGKILL and a unit failed with result 'timeout'."""
+    for unit in OWN_UNITS:
+        journal = host.check_output(f"journalctl --no-pager -o cat -u {unit}")
+        assert "stop-sigterm' timed out" not in journal, (unit, journal[-2000:])
+        assert "Failed with result 'timeout'" not in journal, (unit, journal[-2000:])
+
+
 def cpu_busy(host, seconds: int = 10) -> float:
     """Busy share of the CPUs: the larger of /proc/stat sampled over some seconds and the 5-minute
     load average per CPU (a container sees its machine's)."""
