@@ -8,10 +8,10 @@ test hits the same window only by chance."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import anyio
+from async_run import run
 from backend_helpers import upload
 from ragstack.cache import EmbeddingCache, ResultCache
 from ragstack.catalog import Catalog
@@ -68,7 +68,7 @@ def test_a_replacement_made_live_mid_search_is_found_not_dropped(
         finally:
             await redis.aclose()
 
-    hits = asyncio.run(search())
+    hits = run(search())
     # The first read found only the old edition; the live check then saw a new version without
     # it, and the search read again instead of answering with nothing.
     assert reads[0] == [old["id"]], reads

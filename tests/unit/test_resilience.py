@@ -7,11 +7,10 @@ cannot be made to fail on cue, and real waiting would make these tests slow.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
+from async_run import run
 from ragstack.errors import LlmUnavailableError
 from ragstack.llm.base import LlmCallError, Message, Usage
 from ragstack.llm.resilience import CircuitBreaker, ResilientLlm
@@ -61,13 +60,6 @@ class ScriptedLlm:
 
     async def aclose(self) -> None:
         return None
-
-
-def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """asyncio.run in a thread of its own: the UI suites (Playwright's sync API) leave an event loop
-    running in the main thread, where asyncio.run refuses to start."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 ASK = [Message("user", "hello?")]
