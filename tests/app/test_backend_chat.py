@@ -10,6 +10,7 @@ import time
 
 import httpx
 import pytest
+from async_run import run
 from backend_helpers import upload
 from servers import start_fake_llm
 
@@ -388,7 +389,7 @@ def chats_at_once(backend, name: str, streamed: list[bool]) -> tuple[list[httpx.
             return await asyncio.gather(*requests)
 
     started = time.monotonic()
-    responses = asyncio.run(send())
+    responses = run(send())
     return responses, time.monotonic() - started
 
 

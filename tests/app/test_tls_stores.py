@@ -5,13 +5,13 @@ through RAGSTACK_REDIS_URL / RAGSTACK_CHROMA_URL + RAGSTACK_CHROMA_CA_FILE."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from async_run import run
 from pki import write_pki
 from ragstack.config import Settings
 from ragstack.errors import DependencyUnavailableError
@@ -36,7 +36,7 @@ def tls_redis(tmp_path_factory) -> Iterator[tuple[Server, dict[str, Path], Path]
     server = Server("redis", process, port, log_path, secret=password)
 
     def ping() -> bool:
-        return asyncio.run(_ping(_settings(port, pki["ca"], password)))
+        return run(_ping(_settings(port, pki["ca"], password)))
 
     wait_until_healthy(server, ping, timeout=20)
     yield server, pki, other_ca
@@ -68,19 +68,19 @@ def test_rediss_url_with_the_ca_connects(tls_redis):
         finally:
             await redis.aclose()
 
-    assert asyncio.run(roundtrip()) == "over tls"
+    assert run(roundtrip()) == "over tls"
 
 
 def test_a_server_signed_by_another_ca_is_refused(tls_redis):
     server, _, other_ca = tls_redis
     with pytest.raises(RedisConnectionError, match=r"(?i)certificate verify failed"):
-        asyncio.run(_ping(_settings(server.port, other_ca, server.secret)))
+        run(_ping(_settings(server.port, other_ca, server.secret)))
 
 
 def test_plaintext_redis_url_fails(tls_redis):
     server, pki, _ = tls_redis
     with pytest.raises(RedisConnectionError):
-        asyncio.run(_ping(_settings(server.port, pki["ca"], server.secret, scheme="redis")))
+        run(_ping(_settings(server.port, pki["ca"], server.secret, scheme="redis")))
 
 
 def test_plaintext_command_gets_no_redis_reply(tls_redis):
@@ -109,7 +109,7 @@ def tls_chroma(tmp_path_factory) -> Iterator[tuple[Server, dict[str, Path], Path
 def _heartbeat(server: Server, ca_file: Path | None, scheme: str = "https") -> None:
     url = server.url.replace("https://", f"{scheme}://")
     settings = Settings(chroma_url=url, chroma_token=server.secret, chroma_ca_file=ca_file)
-    asyncio.run(connect_chroma(settings).heartbeat())
+    run(connect_chroma(settings).heartbeat())
 
 
 def test_chroma_over_https_with_the_ca(tls_chroma):
