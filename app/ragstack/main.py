@@ -35,8 +35,10 @@ from ragstack.llm.service import ChatService
 from ragstack.observability.logging import configure_logging
 from ragstack.observability.middleware import RequestContextMiddleware
 from ragstack.observability.tracing import configure_tracing, shutdown_tracing
+from ragstack.retrieval.embedding import Embedder
 from ragstack.retrieval.lexical import LexicalIndex
 from ragstack.retrieval.service import FusionSettings, RetrievalService
+from ragstack.retrieval.vectorstore import VectorStore
 from ragstack.stores import build_embedder, connect_chroma, connect_redis, secret
 from ragstack.users import UserStore
 
@@ -102,19 +104,22 @@ def build_accounts(settings: Settings, redis: Redis, auth: Authenticator) -> Acc
     )
 
 
-def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | None]:
-    redis = connect_redis(settings)
-    prefix = settings.redis_prefix
-    catalog = Catalog(redis, prefix)
-    store = connect_chroma(settings)
-    embedder = build_embedder(settings)
-    result_cache = ResultCache(redis, prefix, settings.cache_ttl_seconds)
-    retrieval = RetrievalService(
+def build_retrieval(
+    settings: Settings,
+    redis: Redis,
+    catalog: Catalog,
+    store: VectorStore,
+    embedder: Embedder,
+    result_cache: ResultCache,
+) -> RetrievalService:
+    return RetrievalService(
         catalog,
         store,
         LexicalIndex(settings.data_dir / "lexical"),
         embedder,
-        EmbeddingCache(redis, prefix, embedder.model_id, settings.embedding_cache_ttl_seconds),
+        EmbeddingCache(
+            redis, settings.redis_prefix, embedder.model_id, settings.embedding_cache_ttl_seconds
+        ),
         result_cache,
         FusionSettings(
             method=settings.fusion,
@@ -124,6 +129,16 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
         ),
         settings.lexical_wait_seconds,
     )
+
+
+def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | None]:
+    redis = connect_redis(settings)
+    prefix = settings.redis_prefix
+    catalog = Catalog(redis, prefix)
+    store = connect_chroma(settings)
+    embedder = build_embedder(settings)
+    result_cache = ResultCache(redis, prefix, settings.cache_ttl_seconds)
+    retrieval = build_retrieval(settings, redis, catalog, store, embedder, result_cache)
     queue = IngestQueue(redis, prefix, settings.node_name)
     ingest = IngestService(
         catalog,

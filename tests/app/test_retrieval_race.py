@@ -1,10 +1,10 @@
 """The search's optimistic read made to lose its race, the same way on every run: a replacement
 goes live between the search gathering its candidates and checking them against the live set.
 
-Real Redis, ChromaDB, backend and worker; the search runs in this process (RetrievalService built
-as the backend builds it) with one seam: its vector store uploads the replacement, and waits for
-the worker to make it live, right after the first read. test_backend_ingest's concurrent-query
-test hits the same window only by chance."""
+Real Redis, ChromaDB, backend and worker; the search runs in this process (built by the backend's
+own ragstack.main.build_retrieval, with the backend's settings) with one seam: its vector store
+uploads the replacement, and waits for the worker to make it live, right after the first read.
+test_backend_ingest's concurrent-query test hits the same window only by chance."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ from typing import Any
 import anyio
 from async_run import run
 from backend_helpers import upload
-from ragstack.cache import EmbeddingCache, ResultCache
+from ragstack.cache import ResultCache
 from ragstack.catalog import Catalog
 from ragstack.config import load_settings
-from ragstack.retrieval.fusion import FusionMethod
-from ragstack.retrieval.lexical import LexicalIndex
-from ragstack.retrieval.service import FusionSettings, Hit, Mode, RetrievalService
+from ragstack.main import build_retrieval
+from ragstack.retrieval.service import Hit, Mode
 from ragstack.retrieval.vectorstore import VectorHit, VectorStore
 from ragstack.stores import build_embedder, connect_redis, secret
 
@@ -27,7 +26,7 @@ NEW = b"Lighthouse lamp care, second edition: wipe the lens daily."
 
 
 def test_a_replacement_made_live_mid_search_is_found_not_dropped(
-    backend_server, client, new_collection, tmp_path, monkeypatch
+    backend_server, client, new_collection, monkeypatch
 ):
     name = new_collection()
     old = upload(client, name, "lamp.txt", OLD).json()
@@ -50,18 +49,15 @@ def test_a_replacement_made_live_mid_search_is_found_not_dropped(
 
     async def search() -> list[Hit]:
         redis = connect_redis(settings)
-        embedder = build_embedder(settings)
-        service = RetrievalService(
+        service = build_retrieval(
+            settings,
+            redis,
             Catalog(redis, settings.redis_prefix),
             ReplacedAfterFirstRead(
                 settings.chroma_url, secret(settings.chroma_token), settings.chroma_ca_file
             ),
-            LexicalIndex(tmp_path / "lexical"),  # dense mode: never read
-            embedder,
-            EmbeddingCache(redis, settings.redis_prefix, embedder.model_id, 0),
-            ResultCache(redis, settings.redis_prefix, 0),
-            FusionSettings(FusionMethod.rrf, 0.5, 60, 20),
-            0.0,
+            build_embedder(settings),
+            ResultCache(redis, settings.redis_prefix, settings.cache_ttl_seconds),
         )
         try:
             return await service.search(name, "how often is the lens wiped", 5, mode=Mode.dense)
