@@ -131,6 +131,29 @@ def build_retrieval(
     )
 
 
+def build_ingest(
+    settings: Settings,
+    catalog: Catalog,
+    store: VectorStore,
+    queue: IngestQueue,
+    embedding_model: str,
+) -> IngestService:
+    return IngestService(
+        catalog,
+        store,
+        queue,
+        Originals(settings.data_dir),
+        embedding_model,
+        UploadLimits(
+            max_upload_bytes=settings.max_upload_bytes,
+            max_decompressed_bytes=settings.max_decompressed_bytes,
+            max_zip_ratio=settings.max_zip_ratio,
+            queue_limit=settings.ingest_queue_limit,
+            retry_after_seconds=settings.ingest_retry_after_seconds,
+        ),
+    )
+
+
 def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | None]:
     redis = connect_redis(settings)
     prefix = settings.redis_prefix
@@ -140,20 +163,7 @@ def build_services(settings: Settings) -> tuple[Services, Redis, ResilientLlm | 
     result_cache = ResultCache(redis, prefix, settings.cache_ttl_seconds)
     retrieval = build_retrieval(settings, redis, catalog, store, embedder, result_cache)
     queue = IngestQueue(redis, prefix, settings.node_name)
-    ingest = IngestService(
-        catalog,
-        store,
-        queue,
-        Originals(settings.data_dir),
-        embedder.model_id,
-        UploadLimits(
-            max_upload_bytes=settings.max_upload_bytes,
-            max_decompressed_bytes=settings.max_decompressed_bytes,
-            max_zip_ratio=settings.max_zip_ratio,
-            queue_limit=settings.ingest_queue_limit,
-            retry_after_seconds=settings.ingest_retry_after_seconds,
-        ),
-    )
+    ingest = build_ingest(settings, catalog, store, queue, embedder.model_id)
     llm = build_llm(settings)
     conversations = ConversationStore(redis, prefix, settings.conversation_ttl_seconds)
     limiter = GenerationLimiter(

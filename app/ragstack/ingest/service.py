@@ -125,10 +125,15 @@ class IngestService:
                 f"the ingestion queue holds {self._limits.queue_limit} documents; retry later",
                 self._limits.retry_after_seconds,
             )
+        if admission.outcome == "created":
+            # As admitted, not as read back: a worker may already have finished it, and an upload
+            # without wait answers 202 whatever the worker's pace.
+            admitted = DocumentState(document, self._queue.node, error_kind=None, attempts=0)
+            return UploadOutcome(admitted)
         state = await self._catalog.get_state(admission.document_id)
         if state is None:  # deleted in the meantime
             raise NotFoundError(f"document {admission.document_id!r} was deleted")
-        return UploadOutcome(state, deduplicated=admission.outcome == "duplicate")
+        return UploadOutcome(state, deduplicated=True)
 
     async def wait(self, document_id: str, seconds: float) -> DocumentState | None:
         """The document once ready or failed, or as it is after ``seconds``; None if deleted."""
