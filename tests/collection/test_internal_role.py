@@ -220,7 +220,7 @@ def test_tls_web_config_serves_https_to_clients_of_the_internal_ca_only(tmp_path
     )
     try:
         ca, url = tmp_path / "host" / "ca.pem", f"https://127.0.0.1:{port}/metrics"
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while (answer := https_get(url, ca, tmp_path / "host" / "svc"))[0] != 200:
             assert time.monotonic() < deadline, answer
             time.sleep(0.2)
