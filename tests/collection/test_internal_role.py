@@ -166,6 +166,46 @@ def test_tls_cert_issues_rotates_and_stays_idempotent(tmp_path):
     leaf(tmp_path).verify_directly_issued_by(new_ca)
 
 
+def cert_task(name: str) -> str:
+    return f"""
+    - name: The certificate of {name}
+      ansible.builtin.include_role:
+        name: ragstack.platform._common
+        tasks_from: tls_cert
+      vars:
+        _common_tls_cert: {{name: {name}, group: root}}
+"""
+
+
+TWO_CERTS = (
+    """
+- hosts: localhost
+  connection: local
+  gather_facts: true
+  tasks:"""
+    + cert_task("svc")
+    + """
+    - name: Take the installed CA certificate away (what a second CA install would put back)
+      ansible.builtin.file:
+        path: "{{ _common_tls_ca_path }}"
+        state: absent"""
+    + cert_task("svc2")
+)
+
+
+def test_tls_ca_is_installed_once_per_host_and_run(tmp_path):
+    from cryptography import x509
+
+    # site.yml includes tls_cert a dozen times per host: the CA is made and installed by the first
+    # inclusion only; the second one still signs with it.
+    changed(tls_cert(tmp_path, text=TWO_CERTS))
+    assert not (tmp_path / "host" / "ca.pem").exists()
+    ca = x509.load_pem_x509_certificate((tmp_path / "controller-pki" / "ca.pem").read_bytes())
+    for name in ("svc", "svc2"):
+        cert = tmp_path / "host" / name / "cert.pem"
+        x509.load_pem_x509_certificate(cert.read_bytes()).verify_directly_issued_by(ca)
+
+
 TLS_WEB_CONFIG = TLS_CERT.replace("tasks_from: tls_cert", "tasks_from: tls_web_config")
 BLACKBOX = (
     Path(__file__).resolve().parents[2]
