@@ -2,6 +2,7 @@
 
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,25 @@ def test_intrusion_detection(host):
         assert "192.0.2.7" in host.check_output("nft list ruleset")
     finally:
         host.check_output("fail2ban-client set sshd unbanip 192.0.2.7")
+
+
+def test_file_integrity_baseline_is_built_and_catches_a_change(host):
+    # The role starts AIDE's first database as a transient unit at idle priority and moves on.
+    deadline = time.monotonic() + 600
+    while not host.file("/var/lib/aide/aide.db").exists:
+        journal = host.run("journalctl -u ragstack-aide-init --no-pager -n 20").stdout
+        assert time.monotonic() < deadline, journal
+        time.sleep(5)
+    check = "aide --config /etc/aide/aide.conf --check --limit /etc/ssh"
+    tamper = "/etc/ssh/ragstack-tamper-test"
+    host.check_output(f"echo PermitRootLogin yes > {tamper}")
+    try:
+        tampered = host.run(check)
+    finally:
+        host.check_output(f"rm -f {tamper}")
+    # Exit codes 1-7 say what differs (1: files added); 14 and above are errors.
+    assert tampered.rc & 1 and tampered.rc < 14, tampered.stdout + tampered.stderr
+    assert tamper in tampered.stdout
 
 
 def test_legacy_packages_absent(host):
