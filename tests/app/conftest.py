@@ -8,12 +8,21 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from deployments import deploy
+from ragstack.config import Settings, load_settings
 
 
 @pytest.fixture
 def client(backend_server) -> Iterator[httpx.Client]:
     with backend_server.client() as c:
         yield c
+
+
+@pytest.fixture
+def backend_settings(backend_server, monkeypatch) -> Settings:
+    """The settings backend_server runs with, to build its services in this process."""
+    for key, value in backend_server.server.extra["env"].items():
+        monkeypatch.setenv(key, value)
+    return load_settings()
 
 
 @pytest.fixture

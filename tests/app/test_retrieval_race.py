@@ -15,7 +15,6 @@ from async_run import run
 from backend_helpers import upload
 from ragstack.cache import ResultCache
 from ragstack.catalog import Catalog
-from ragstack.config import load_settings
 from ragstack.main import build_retrieval
 from ragstack.retrieval.service import Hit, Mode
 from ragstack.retrieval.vectorstore import VectorHit, VectorStore
@@ -26,7 +25,7 @@ NEW = b"Lighthouse lamp care, second edition: wipe the lens daily."
 
 
 def test_a_replacement_made_live_mid_search_is_found_not_dropped(
-    backend_server, client, new_collection, monkeypatch
+    backend_settings, client, new_collection
 ):
     name = new_collection()
     old = upload(client, name, "lamp.txt", OLD).json()
@@ -43,9 +42,7 @@ def test_a_replacement_made_live_mid_search_is_found_not_dropped(
                 replacement.update(response.json())
             return hits
 
-    for key, value in backend_server.server.extra["env"].items():
-        monkeypatch.setenv(key, value)
-    settings = load_settings()
+    settings = backend_settings
 
     async def search() -> list[Hit]:
         redis = connect_redis(settings)

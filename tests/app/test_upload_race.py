@@ -14,7 +14,6 @@ from typing import Any
 import anyio
 from async_run import run
 from ragstack.catalog import Admission, Catalog, DocumentState, DocumentStatus
-from ragstack.config import load_settings
 from ragstack.ingest.queue import IngestQueue
 from ragstack.main import build_ingest
 from ragstack.stores import build_embedder, connect_chroma, connect_redis
@@ -34,12 +33,10 @@ class ReadyBeforeAnswer(Catalog):
 
 
 def test_upload_without_wait_is_accepted_even_if_already_ready(
-    backend_server, client, new_collection, monkeypatch
+    backend_settings, client, new_collection
 ):
     name = new_collection()
-    for key, value in backend_server.server.extra["env"].items():
-        monkeypatch.setenv(key, value)
-    settings = load_settings()
+    settings = backend_settings
 
     async def blocks() -> AsyncIterator[bytes]:
         yield TEXT
